@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` (set up + the whole pipeline) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Telemetry and update checks off for every tool (also set in code: chromastyle.offline).
+export NO_ALBUMENTATIONS_UPDATE := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export BENTOML_DO_NOT_TRACK := true
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test install serve ui clean-outputs
+
+run: install ## set up, then the whole pipeline on the shipped data (dvc repro)
+	dvc repro
+
+test: install ## the test suite
+	pytest
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@echo "== creating $(VENV) and installing pinned dependencies (about 3 minutes) =="
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt 2>&1 \
+	  | { grep -v "^WARNING: Location" || true; }
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
+	  | { grep -v "^WARNING: Location" || true; }
+	touch $(STAMP)
+
+serve: install ## serve the bento the package stage built
+	bentoml serve chromastyle:latest --host 127.0.0.1 --port 3000
+
+ui: install ## the MLflow UI over mlflow.db + mlartifacts/
+	mlflow ui --host 127.0.0.1 --port 5000

@@ -1,0 +1,43 @@
+"""DVC stage `package`: the champion into BentoML's model store, then `bentoml build`."""
+
+from flows._common import ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
+
+import json
+
+from prefect import flow, task
+
+from chromastyle import registry
+from chromastyle.config import Params
+from chromastyle.service.packaging import build_bento, import_model
+
+OUT_FILE = ROOT / "models" / "bento.json"
+
+
+@task(name="import-champion")
+def import_champion(params: Params, labels: dict) -> str:
+    folder = registry.download_champion(params.register_.model_name)
+    styles = params.data.styles if params.data.styles.is_absolute() else ROOT / params.data.styles
+    return import_model(folder, styles, params.package.bento_model_name, labels)
+
+
+@task(name="bentoml-build")
+def build(labels: dict) -> str:
+    return build_bento(ROOT / "bentofile.yaml", ROOT / "src", labels)
+
+
+@flow(name="package")
+def package_flow(params: Params):
+    champion = registry.champion_info(params.register_.model_name)
+    if champion is None:
+        return fail(LookupError(f"no '{registry.CHAMPION}' alias on registered model "
+                                f"{params.register_.model_name!r}: run `dvc repro register` first"))
+    labels = {"mlflow_model": params.register_.model_name, "mlflow_version": champion["version"],
+              "mlflow_run_id": champion["run_id"]}
+    model_tag = import_champion(params, labels)
+    bento_tag = build(labels)
+    OUT_FILE.write_text(json.dumps({"bento": bento_tag, "model": model_tag, **labels}, indent=2))
+    return bento_tag
+
+
+if __name__ == "__main__":
+    run_stage(package_flow, "package")

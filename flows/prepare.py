@@ -1,0 +1,30 @@
+"""DVC stage `prepare`: split by content hash, square crops at data.prepared_size."""
+
+from flows._common import ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
+
+import pandas as pd
+from prefect import flow, task
+
+from chromastyle.config import Params
+from chromastyle.data.prepare import prepare
+
+RAW_DIR = ROOT / "data" / "raw"
+VALIDATED = ROOT / "data" / "validated" / "manifest.csv"
+PREPARED_DIR = ROOT / "data" / "prepared"
+
+
+@task(name="split-and-crop")
+def split_and_crop(kept: pd.DataFrame, params: Params) -> dict:
+    return prepare(RAW_DIR, kept, PREPARED_DIR, params.data.prepared_size, params.data.split_val,
+                   params.data.split_test)
+
+
+@flow(name="prepare")
+def prepare_flow(params: Params):
+    if not VALIDATED.is_file():
+        return fail(FileNotFoundError(f"{VALIDATED}: missing; run `dvc repro validate` first"))
+    return split_and_crop(pd.read_csv(VALIDATED, keep_default_na=False), params)
+
+
+if __name__ == "__main__":
+    run_stage(prepare_flow, "prepare")

@@ -1,0 +1,149 @@
+"""params.yaml -> typed, validated config objects. The one place that reads params.yaml.
+
+Every stage receives the section it needs as an argument; a wrong value fails here, before any
+work starts, with a message naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, unreadable, or holds a value that is not allowed."""
+
+
+class _Section(BaseModel):
+    # Unknown keys are typos that would otherwise be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    source: Path = Path("data/sample")
+    styles: Path = Path("data/styles")
+    split_val: float = Field(0.1, ge=0.0, lt=1.0)
+    split_test: float = Field(0.15, gt=0.0, lt=1.0)
+    prepared_size: int = Field(128, ge=16, le=4096)
+
+    @model_validator(mode="after")
+    def _splits_leave_training_data(self) -> "DataConfig":
+        if self.split_val + self.split_test >= 0.9:
+            raise ValueError("split_val + split_test must leave at least 10 % for training")
+        return self
+
+
+class ValidateConfig(_Section):
+    allowed_modes: list[str] = ["RGB", "L", "RGBA", "P", "CMYK", "I;16", "LA"]
+    min_side: int = Field(64, ge=1)
+    max_side: int = Field(8192, ge=1)
+    min_file_bytes: int = Field(512, ge=0)
+    max_file_bytes: int = Field(20_000_000, ge=1)
+    min_colourfulness: float = Field(6.0, ge=0.0)
+    min_kept_images: int = Field(8, ge=1)
+    max_quarantined_fraction: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class TrainConfig(_Section):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 42
+    threads: int = Field(2, ge=1)
+    image_size: int = Field(64, ge=16, le=1024)
+    batch_size: int = Field(16, ge=1)
+    colorizer_steps: int = Field(1500, ge=1)
+    stylizer_steps: int = Field(300, ge=0)
+    base_channels: int = Field(32, ge=4, le=256)
+    lr_generator: float = Field(5e-4, gt=0)
+    lr_discriminator: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.5, ge=0.0, lt=1.0)
+    l1_weight: float = Field(10.0, ge=0.0)
+    adversarial_weight: float = Field(1.0, ge=0.0)
+    lr_stylizer: float = Field(1e-3, gt=0)
+    style_weight: float = Field(5.0, ge=0.0)
+    content_weight: float = Field(1.0, ge=0.0)
+    reconstruction_weight: float = Field(1.0, ge=0.0)
+    work_side: int = Field(128, ge=16, le=4096)
+    checkpoint_every: int = Field(100, ge=1)
+    sample_every: int = Field(500, ge=1)
+    log_every: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _size_fits_unet(self) -> "TrainConfig":
+        if self.image_size % 16:
+            raise ValueError(f"image_size {self.image_size} must be a multiple of 16 (4 U-Net downsamplings)")
+        return self
+
+
+class AugmentConfig(_Section):
+    crop_scale_min: float = Field(0.5, gt=0.0, le=1.0)
+    hflip_p: float = Field(0.5, ge=0.0, le=1.0)
+    rotate_limit: float = Field(10.0, ge=0.0, le=180.0)
+
+
+class LossNetworkConfig(_Section):
+    vgg19_path: Path | None = None
+    allow_download: bool = False
+    random_seed: int = 1234
+
+
+class EvaluateConfig(_Section):
+    styles: list[str] = Field(default_factory=list)
+    alphas: list[float] = [0.5, 1.0]
+    max_images: int = Field(64, ge=1)
+    grid_images: int = Field(6, ge=1)
+
+    @model_validator(mode="after")
+    def _alphas_in_range(self) -> "EvaluateConfig":
+        bad = [a for a in self.alphas if not 0.0 <= a <= 1.0]
+        if bad:
+            raise ValueError(f"alphas must lie in [0, 1], got {bad}")
+        return self
+
+
+class RegisterConfig(_Section):
+    model_name: str = Field("chromastyle", min_length=1)
+    frechet_tolerance: float = Field(0.05, ge=0.0)
+    min_delta_cf_gain: float = 0.0
+
+
+class PackageConfig(_Section):
+    bento_model_name: str = Field("chromastyle", pattern=r"^[a-z0-9_.-]+$")
+
+
+class Params(_Section):
+    data: DataConfig = DataConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    train: TrainConfig = TrainConfig()
+    augment: AugmentConfig = AugmentConfig()
+    loss_network: LossNetworkConfig = LossNetworkConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    register_: RegisterConfig = Field(RegisterConfig(), alias="register")
+    package: PackageConfig = PackageConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raise ConfigError naming the offending key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found (run from the project root, or pass --params)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: dict, source: str = "params") -> Params:
+    """Validate a params mapping (e.g. params.yaml with overrides applied)."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})" for e in err.errors()
+        )
+        raise ConfigError(f"{source}: invalid value(s): {problems}") from None

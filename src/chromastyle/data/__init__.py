@@ -1,0 +1,1 @@
+"""Data stages: ingest, validation suite, split, datasets, augmentation."""

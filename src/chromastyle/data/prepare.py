@@ -1,0 +1,84 @@
+"""Prepare: deterministic train/val/test split by content hash, and fixed-size square crops.
+
+The split of a photo depends on its own sha256 alone, so adding or removing photos never moves
+another photo between splits, and the test set stays comparable across data versions.
+Photos are stored as uint8 RGB arrays (npz): augmentation works on RGB and the Lab conversion
+happens on the batch (kornia, one vectorised call), which is cheaper than storing float Lab.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from chromastyle.imaging import decode_image
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+def split_of(sha256: str, val_fraction: float, test_fraction: float) -> str:
+    """Map a content hash to a split: the first 64 bits as a uniform number in [0, 1)."""
+    position = int(sha256[:16], 16) / float(1 << 64)
+    if position < test_fraction:
+        return "test"
+    if position < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+def square_crop(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Resize the short side to `size` (Lanczos, antialiased) and centre-crop to size×size."""
+    height, width = rgb.shape[:2]
+    scale = size / min(height, width)
+    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.LANCZOS))
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return resized[top:top + size, left:left + size]
+
+
+def prepare(raw_dir: Path, kept: pd.DataFrame, out_dir: Path, size: int, val_fraction: float,
+            test_fraction: float) -> dict[str, int]:
+    """Write out_dir/{train,val,test}.npz (images N×size×size×3 uint8, names, sha256) + split.csv."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kept = kept.sort_values("sha256").assign(
+        split=lambda t: [split_of(h, val_fraction, test_fraction) for h in t["sha256"]])
+    counts = {}
+    for split in SPLITS:
+        rows = kept[kept["split"] == split]
+        images = np.stack([square_crop(decode_image(raw_dir / p), size) for p in rows["path"]]) \
+            if len(rows) else np.zeros((0, size, size, 3), np.uint8)
+        np.savez(out_dir / f"{split}.npz", images=images, names=rows["path"].to_numpy(str),
+                 sha256=rows["sha256"].to_numpy(str))
+        counts[split] = len(rows)
+    kept[["path", "sha256", "split"]].to_csv(out_dir / "split.csv", index=False)
+    (out_dir / "counts.json").write_text(json.dumps(counts, indent=2))
+    if counts["train"] == 0 or counts["test"] == 0:
+        raise ValueError(f"split produced {counts}: need at least one training and one test photo; "
+                         f"add photos or change data.split_test")
+    log.info("prepared %s photos at %d² in %s", counts, size, out_dir)
+    return counts
+
+
+def data_version(prepared_dir: Path) -> str:
+    """Content hash of the prepared data set: every photo's sha256 and its split."""
+    split_csv = prepared_dir / "split.csv"
+    if not split_csv.is_file():
+        raise FileNotFoundError(f"{split_csv}: missing; run `dvc repro prepare` first")
+    return hashlib.sha256(split_csv.read_bytes()).hexdigest()[:16]
+
+
+def load_split(prepared_dir: Path, split: str) -> tuple[np.ndarray, list[str]]:
+    """(images N×H×W×3 uint8, names) of one prepared split."""
+    path = prepared_dir / f"{split}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro prepare` first")
+    with np.load(path) as archive:
+        return archive["images"], archive["names"].tolist()

@@ -1,0 +1,29 @@
+"""The evaluation report: one Markdown page with the figures of every system and the sample grid."""
+
+from __future__ import annotations
+
+SYSTEM_COLUMNS = [("colourfulness", "CF"), ("colourfulness_category", "category"), ("delta_cf", "ΔCF ↓"),
+                  ("frechet_offline", "Fréchet (offline) ↓"), ("kid_offline", "KID (offline) ↓"),
+                  ("psnr", "PSNR ↑"), ("ssim", "SSIM ↑")]
+SYSTEMS = ("model", "champion", "grayscale")
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def evaluation_markdown(metrics: dict, grid_file: str) -> str:
+    lines = ["# Evaluation", "",
+             f"Test images: {metrics['test_images']}. Fréchet/KID features: `{metrics['frechet_backbone']}` "
+             "(weight-free colour + structure statistics; not FID: InceptionV3 FID weights are not available "
+             "offline, so FID is not reported).", "",
+             "| system | " + " | ".join(title for _, title in SYSTEM_COLUMNS) + " |",
+             "|---|" + "---|" * len(SYSTEM_COLUMNS)]
+    for system in SYSTEMS:
+        if system in metrics:
+            lines.append(f"| {system} | " + " | ".join(_cell(metrics[system][k]) for k, _ in SYSTEM_COLUMNS) + " |")
+    lines += ["", "## Style transfer (style loss to the style image; lower = closer to the style)", "",
+              "| figure | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4g} |" for k, v in sorted(metrics["style"].items())]
+    lines += ["", f"![sample grid]({grid_file})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""The integrated model: colourise (G_c), then optionally stylise (AdaIN) — one nn.Module.
+
+    rgb = Chromastyle(cfg)(L, style=None, alpha=1.0, preserve_color=False)
+
+Contract: L is N×1×H×W float32 in [0, 100] at any H, W. The colouriser runs at a working
+resolution (shorter side `work_side`, multiples of 16); its ab is upsampled to H×W and joined
+with the input's own full-resolution L, so no detail is lost and structure never changes.
+Output RGB N×3×H×W in [0, 1].
+
+Stylisation decodes the fused features and adds back (1 − α) of the decoder's reconstruction
+error, so α = 0 returns the colourisation exactly and the output moves smoothly towards it
+as α → 0. Saved as safetensors + a JSON config: nothing pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn import functional as F
+
+from chromastyle.colour import AB_SCALE, l_ab_to_rgb, normalize_l, rgb_to_l_ab
+from chromastyle.model.colorizer import DOWNSAMPLINGS, UNetColorizer
+from chromastyle.model.loss_network import (VGG19_TAPS, FeatureNetwork, LossNetworkSpec, random_layers,
+                                            vgg19_layers)
+from chromastyle.model.stylizer import Decoder, fuse
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    base_channels: int = 32
+    work_side: int = 128  # colouriser's working shorter side (px)
+    loss_network: str = "random"  # "random" | "vgg19"
+    loss_network_source: str = "seed=1234"
+    random_seed: int = 1234
+
+
+def _encoder_for(cfg: ModelConfig) -> FeatureNetwork:
+    spec = LossNetworkSpec(cfg.loss_network, cfg.loss_network_source)
+    if cfg.loss_network == "vgg19":
+        return FeatureNetwork(vgg19_layers(), VGG19_TAPS, spec)
+    layers, taps = random_layers(cfg.random_seed)
+    return FeatureNetwork(layers, taps, spec)
+
+
+class Chromastyle(nn.Module):
+    def __init__(self, cfg: ModelConfig, encoder: FeatureNetwork | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.colorizer = UNetColorizer(cfg.base_channels)
+        self.encoder = encoder if encoder is not None else _encoder_for(cfg)
+        self.decoder = Decoder(self.encoder.out_channels, int(math.log2(self.encoder.downsampling)))
+
+    # -- colourisation ------------------------------------------------------------------------
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) for the colouriser: shorter side ≈ work_side, both multiples of 16."""
+        multiple = 2 ** DOWNSAMPLINGS
+        scale = self.cfg.work_side / min(height, width)
+        return (max(multiple, round(height * scale / multiple) * multiple),
+                max(multiple, round(width * scale / multiple) * multiple))
+
+    def predict_ab(self, lightness: torch.Tensor) -> torch.Tensor:
+        """L N×1×H×W [0,100] -> ab N×2×H×W (about [-110, 110]) at the input's resolution."""
+        height, width = lightness.shape[-2:]
+        small = F.interpolate(lightness, size=self.working_size(height, width), mode="bilinear",
+                              align_corners=False, antialias=True)
+        ab = self.colorizer(normalize_l(small)) * AB_SCALE
+        return F.interpolate(ab, size=(height, width), mode="bilinear", align_corners=False)
+
+    def colorize(self, lightness: torch.Tensor) -> torch.Tensor:
+        return l_ab_to_rgb(lightness, self.predict_ab(lightness))
+
+    # -- stylisation --------------------------------------------------------------------------
+    def stylize(self, content: torch.Tensor, styles: list[torch.Tensor], weights: list[float] | None = None,
+                alpha: float = 1.0, preserve_color: bool = False) -> torch.Tensor:
+        """Repaint RGB `content` (N×3×H×W) in the style(s) (each 1×3×h×w or N×3×h×w)."""
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+        weights = _normalised_weights(weights, len(styles))
+        if alpha == 0.0:
+            return content
+        padded, (height, width) = self._pad_to_encoder(content)
+        h_content = self.encoder.encode(padded)
+        h_styles = [self.encoder.encode(s) for s in styles]
+        stylised = self.decoder(fuse(h_content, h_styles, weights, alpha))
+        reconstruction = self.decoder(h_content)
+        out = stylised + (1.0 - alpha) * (padded - reconstruction)
+        out = out[..., :height, :width].clamp(0.0, 1.0)
+        if preserve_color:
+            out = l_ab_to_rgb(rgb_to_l_ab(out)[0], rgb_to_l_ab(content)[1])
+        return out
+
+    def _pad_to_encoder(self, rgb: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Reflect-pad to a multiple of the encoder's downsampling so the decoder returns H×W."""
+        multiple = self.encoder.downsampling
+        height, width = rgb.shape[-2:]
+        pad_h, pad_w = (-height) % multiple, (-width) % multiple
+        if pad_h or pad_w:
+            rgb = F.pad(rgb, (0, pad_w, 0, pad_h), mode="replicate")
+        return rgb, (height, width)
+
+    def forward(self, lightness: torch.Tensor, style: torch.Tensor | list[torch.Tensor] | None = None,
+                alpha: float = 1.0, preserve_color: bool = False,
+                style_weights: list[float] | None = None) -> torch.Tensor:
+        rgb = self.colorize(lightness)
+        if style is None or alpha == 0.0:
+            return rgb
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        return self.stylize(rgb, styles, style_weights, alpha, preserve_color)
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """Write model.safetensors + config.json into `directory` (created if needed)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE))
+        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.cfg), indent=2))
+
+    @classmethod
+    def load(cls, directory: Path, device: str | torch.device = "cpu") -> "Chromastyle":
+        directory = Path(directory)
+        for name in (WEIGHTS_FILE, CONFIG_FILE):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"{directory / name}: missing; not a chromastyle model folder")
+        cfg = ModelConfig(**json.loads((directory / CONFIG_FILE).read_text()))
+        model = cls(cfg)
+        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE), device="cpu"))
+        return model.to(device).eval()
+
+
+def _normalised_weights(weights: list[float] | None, count: int) -> list[float]:
+    if count == 0:
+        raise ValueError("stylize needs at least one style image")
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"style weights must be {count} non-negative numbers with a positive sum, got {weights}")
+    total = float(sum(weights))
+    return [w / total for w in weights]

@@ -1,0 +1,159 @@
+"""The loss network: features for style/content losses and the stylizer's encoder.
+
+Standard: VGG-19 with ImageNet weights (relu1_1, relu2_1, relu3_1, relu4_1), read from a local
+state dict or the torch hub cache, checksum-verified; downloaded only when explicitly allowed.
+Offline fallback (the default here and in CI): a fixed, seeded random multi-scale conv network.
+Random filters followed by ReLU already capture texture statistics well enough for style
+transfer (Ustyuzhaninov et al., ICLR 2017); the same seed gives the same network everywhere.
+Whichever is used is reported by `describe()` and logged as an MLflow tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+VGG19_SHA256_PREFIX = "dcbb9e9d"  # torchvision names weight files after their sha256
+VGG19_TAPS = (1, 6, 11, 20)  # relu1_1, relu2_1, relu3_1, relu4_1 in torchvision's vgg19.features
+_VGG19_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512]
+RANDOM_WIDTHS = (32, 64, 128)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class LossNetworkSpec:
+    """What was built: 'vgg19' or 'random', and the seed/source, so runs compare like for like."""
+
+    kind: str
+    source: str
+
+    def describe(self) -> str:
+        return f"{self.kind} ({self.source})"
+
+
+class FeatureNetwork(nn.Module):
+    """RGB N×3×H×W in [0,1] -> list of feature maps at the style layers; the last is the content/
+    encoder layer. Frozen: parameters never receive gradients."""
+
+    def __init__(self, layers: nn.Sequential, taps: tuple[int, ...], spec: LossNetworkSpec):
+        super().__init__()
+        self.layers = layers
+        self.taps = taps
+        self.spec = spec
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def out_channels(self) -> int:
+        return [m for m in self.layers[: self.taps[-1] + 1] if isinstance(m, nn.Conv2d)][-1].out_channels
+
+    @property
+    def downsampling(self) -> int:
+        return 2 ** sum(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in self.layers[: self.taps[-1] + 1])
+
+    def forward(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+        x = (rgb - self.mean) / self.std
+        features = []
+        for index, layer in enumerate(self.layers[: self.taps[-1] + 1]):
+            x = layer(x)
+            if index in self.taps:
+                features.append(x)
+        return features
+
+    def encode(self, rgb: torch.Tensor) -> torch.Tensor:
+        """The encoder output (the content layer), what AdaIN fuses."""
+        return self.forward(rgb)[-1]
+
+    def train(self, mode: bool = True) -> "FeatureNetwork":
+        return super().train(False)  # always in eval mode: a fixed function, not a trainee
+
+
+def vgg19_layers() -> nn.Sequential:
+    """torchvision's vgg19.features up to relu4_1, with the same indices (so its state dict loads)."""
+    layers: list[nn.Module] = []
+    in_ch = 3
+    for item in _VGG19_LAYOUT:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(in_ch, item, 3, padding=1), nn.ReLU(inplace=False)]
+            in_ch = item
+    return nn.Sequential(*layers)
+
+
+def random_layers(seed: int, widths: tuple[int, ...] = RANDOM_WIDTHS) -> tuple[nn.Sequential, tuple[int, ...]]:
+    """Seeded random multi-scale network: per scale two 3×3 convs + ReLU, then 2× average pool."""
+    generator = torch.Generator().manual_seed(seed)
+    layers: list[nn.Module] = []
+    taps = []
+    in_ch = 3
+    for level, width in enumerate(widths):
+        if level:
+            layers.append(nn.AvgPool2d(2))
+        for _ in range(2):
+            conv = nn.Conv2d(in_ch, width, 3, padding=1, padding_mode="reflect")
+            with torch.no_grad():  # He init keeps activations from vanishing through the layers
+                conv.weight.normal_(0.0, (2.0 / (9 * in_ch)) ** 0.5, generator=generator)
+                conv.bias.zero_()
+            layers += [conv, nn.ReLU(inplace=False)]
+            in_ch = width
+        taps.append(len(layers) - 1)
+    return nn.Sequential(*layers), tuple(taps)
+
+
+def find_vgg19_weights(configured: Path | None) -> Path | None:
+    """The configured path, else the torch hub cache file, else None."""
+    if configured is not None:
+        if not Path(configured).is_file():
+            raise FileNotFoundError(f"loss_network.vgg19_path: {configured} does not exist")
+        return Path(configured)
+    hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints" / VGG19_FILE
+    return hub if hub.is_file() else None
+
+
+def verify_sha256_prefix(path: Path, prefix: str) -> None:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if not digest.startswith(prefix):
+        raise ValueError(f"{path}: sha256 {digest[:12]}… does not match the expected {prefix}…; "
+                         f"the file is corrupt or not torchvision's VGG-19")
+
+
+def build_loss_network(vgg19_path: Path | None = None, allow_download: bool = False,
+                       random_seed: int = 1234) -> FeatureNetwork:
+    """VGG-19 when its weights are at hand (or downloadable and allowed), else the random network."""
+    weights = find_vgg19_weights(vgg19_path)
+    if weights is None and allow_download:
+        target = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        log.info("downloading VGG-19 weights to %s (loss_network.allow_download is true)", target)
+        torch.hub.download_url_to_file(VGG19_URL, str(target))
+        weights = target
+    if weights is not None:
+        if weights.name == VGG19_FILE or vgg19_path is None:
+            verify_sha256_prefix(weights, VGG19_SHA256_PREFIX)
+        layers = vgg19_layers()
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        prefix = "features." if any(k.startswith("features.") for k in state) else ""
+        own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        layers.load_state_dict({k: v for k, v in own.items() if int(k.split(".")[0]) < len(layers)})
+        network = FeatureNetwork(layers, VGG19_TAPS, LossNetworkSpec("vgg19", str(weights)))
+    else:
+        layers, taps = random_layers(random_seed)
+        network = FeatureNetwork(layers, taps, LossNetworkSpec("random", f"seed={random_seed}"))
+        log.warning("VGG-19 weights not found (no loss_network.vgg19_path, none in the torch hub cache, "
+                    "downloads not allowed): using the offline random feature network, seed %d", random_seed)
+    log.info("loss network: %s", network.spec.describe())
+    return network

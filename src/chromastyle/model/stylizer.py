@@ -1,0 +1,89 @@
+"""Stylizer: AdaIN arbitrary style transfer (Huang & Belongie 2017) with the seed's fusion
+
+    H_SF = α·AdaIN(H_S, H_T) + (1 − α)·H_S
+
+H_S = E(content), H_T = E(style), E the loss network's encoder; a trained decoder maps H_SF
+back to an image. Several styles mix as Σ w_k·AdaIN(H_S, H_T_k) with weights summing to 1.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+EPS = 1e-5
+
+
+def channel_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std over space: N×C×H×W -> (N×C×1×1, N×C×1×1)."""
+    mean = features.mean(dim=(2, 3), keepdim=True)
+    std = (features.var(dim=(2, 3), keepdim=True, unbiased=False) + EPS).sqrt()
+    return mean, std
+
+
+def adain(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """Give `content` features the channel mean/std of `style` features (N or 1 style rows)."""
+    c_mean, c_std = channel_stats(content)
+    s_mean, s_std = channel_stats(style)
+    return (content - c_mean) / c_std * s_std + s_mean
+
+
+def fuse(content: torch.Tensor, styles: list[torch.Tensor], weights: list[float], alpha: float) -> torch.Tensor:
+    """H_SF = α·Σ_k w_k·AdaIN(H_S, H_T_k) + (1 − α)·H_S."""
+    stylised = sum(w * adain(content, s) for w, s in zip(weights, styles))
+    return alpha * stylised + (1.0 - alpha) * content
+
+
+class Decoder(nn.Module):
+    """Features (N×C×H/s×W/s, s = encoder downsampling) -> RGB N×3×H×W.
+
+    Mirrors the encoder: 3×3 convs with reflection padding (no border artefacts) and nearest
+    upsampling, no normalisation layers (they would wash out the statistics AdaIN just set).
+    """
+
+    def __init__(self, in_channels: int, upsamplings: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for _ in range(upsamplings):
+            layers += [self._conv(channels, channels // 2), nn.Upsample(scale_factor=2, mode="nearest"),
+                       self._conv(channels // 2, channels // 2)]
+            channels //= 2
+        layers += [self._conv(channels, channels), nn.Conv2d(channels, 3, 3, padding=1, padding_mode="reflect")]
+        self.net = nn.Sequential(*layers)
+
+    @staticmethod
+    def _conv(in_ch: int, out_ch: int) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1, padding_mode="reflect"), nn.ReLU(inplace=True))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+
+def style_loss(output_features: list[torch.Tensor], style_features: list[torch.Tensor]) -> torch.Tensor:
+    """Σ over layers of L1 between channel means and between channel stds (per image, then mean)."""
+    total = output_features[0].new_zeros(())
+    for out, sty in zip(output_features, style_features):
+        o_mean, o_std = channel_stats(out)
+        s_mean, s_std = channel_stats(sty)
+        total = total + (o_mean - s_mean).abs().mean() + (o_std - s_std).abs().mean()
+    return total
+
+
+def gram_style_loss(output_features: list[torch.Tensor], style_features: list[torch.Tensor]) -> torch.Tensor:
+    """Σ over layers of L1 between normalised Gram matrices (Gatys et al.), the other common choice."""
+    total = output_features[0].new_zeros(())
+    for out, sty in zip(output_features, style_features):
+        total = total + (_gram(out) - _gram(sty)).abs().mean()
+    return total
+
+
+def _gram(features: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def content_loss(output_feature: torch.Tensor, target_feature: torch.Tensor) -> torch.Tensor:
+    """L2 (mean squared error) at the deepest (content) layer."""
+    return nn.functional.mse_loss(output_feature, target_feature)

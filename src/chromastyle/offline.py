@@ -1,0 +1,28 @@
+"""Telemetry off and network-free defaults for every tool the project drives.
+
+Called first by every entry point (flows, CLI, service, tests). Uses setdefault so that a user
+who deliberately sets one of these keeps their choice.
+"""
+
+from __future__ import annotations
+
+import os
+
+TELEMETRY_OFF = {
+    "NO_ALBUMENTATIONS_UPDATE": "1",  # albumentations fetches a version check on import otherwise
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # else "database is locked" tracebacks
+    "BENTOML_DO_NOT_TRACK": "true",
+    "HF_HUB_OFFLINE": "1",
+    # The ephemeral Prefect server needs 10-20 s to start on 2 cores; the default 20 s is too tight.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
+
+
+def disable_telemetry() -> None:
+    """Set every tool's telemetry/update-check switch to off unless the user chose otherwise."""
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)

@@ -1,0 +1,241 @@
+"""MLflow: the one module that imports it. Runs, metrics, images, the model registry and the gate.
+
+Tracking URI: MLflow's own default (sqlite `mlflow.db` + `mlartifacts/` in the working directory,
+i.e. the repo root under `dvc repro`), or MLFLOW_TRACKING_URI when set (tests, a shared server).
+Registry: one registered model; every training adds a version with alias `challenger`; the gate
+moves `champion` only when the new version beats the current champion on the same test split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import Schema, TensorSpec
+
+import chromastyle
+from chromastyle.config import RegisterConfig
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "chromastyle"
+CHAMPION, CHALLENGER = "champion", "challenger"
+PIP_REQUIREMENTS = [
+    "torch==2.13.0", "kornia==0.9.0", "safetensors==0.8.0", "numpy==2.4.6", "pillow==13.0.0",
+    "pydantic==2.14.4", "PyYAML==6.0.4", "mlflow==3.17.2",
+]
+
+
+# -- runs -------------------------------------------------------------------------------------------
+class MlflowTracker:
+    """Trainer tracker that writes into an active MLflow run."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.client = MlflowClient()
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        mlflow.log_metrics(metrics, step=step, run_id=self.run_id)
+
+    def log_image(self, image: np.ndarray, name: str) -> None:
+        self.client.log_image(self.run_id, image, artifact_file=name)
+
+
+def start_or_resume_run(run_file: Path, fingerprint: str, run_name: str) -> str:
+    """The MLflow run of this training: resumed when run_file records one with the same fingerprint."""
+    mlflow.set_experiment(EXPERIMENT)
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text())
+        if previous.get("fingerprint") == fingerprint:
+            try:
+                MlflowClient().get_run(previous["run_id"])
+                return previous["run_id"]
+            except MlflowException:
+                log.info("recorded MLflow run %s is gone; starting a new one", previous["run_id"])
+    run = MlflowClient().create_run(mlflow.get_experiment_by_name(EXPERIMENT).experiment_id, run_name=run_name)
+    run_file.parent.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"run_id": run.info.run_id, "fingerprint": fingerprint}, indent=2))
+    return run.info.run_id
+
+
+def log_run_metadata(run_id: str, params: dict, tags: dict[str, str]) -> None:
+    """Flattened params and provenance tags on the run (params are immutable: set once)."""
+    client = MlflowClient()
+    existing = client.get_run(run_id).data.params
+    flat = {k: str(v)[:6000] for k, v in _flatten(params).items() if k not in existing}
+    for key, value in flat.items():
+        client.log_param(run_id, key, value)
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def log_evaluation(run_id: str, metrics: dict, artifacts: list[Path]) -> None:
+    numeric = {k.replace("/", "."): v for k, v in _flatten(metrics).items() if isinstance(v, (int, float))}
+    mlflow.log_metrics({k: float(v) for k, v in numeric.items()}, run_id=run_id)
+    client = MlflowClient()
+    for path in artifacts:
+        client.log_artifact(run_id, str(path), artifact_path="evaluation")
+
+
+def run_tag(run_id: str, key: str) -> str:
+    return MlflowClient().get_run(run_id).data.tags.get(key, "unknown")
+
+
+def provenance_tags() -> dict[str, str]:
+    """Git commit (and whether the tree was dirty) of the code that produced a run."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "unknown"
+    return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": str(bool(git("status", "--porcelain", "-uno")))}
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+# -- the pyfunc flavour ---------------------------------------------------------------------------
+class ChromastylePyfunc(mlflow.pyfunc.PythonModel):
+    """`mlflow.pyfunc.load_model(...).predict(rgb)`: N×H×W×3 (or H×W×3) uint8 -> colourised uint8."""
+
+    def load_context(self, context) -> None:
+        from chromastyle.model.integrated import Chromastyle
+
+        self.model = Chromastyle.load(Path(context.artifacts["model_dir"]))
+
+    def predict(self, context, model_input, params=None):
+        import torch
+
+        from chromastyle.colour import rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor
+
+        images = np.asarray(model_input, dtype=np.uint8)
+        with torch.no_grad():
+            lightness, _ = rgb_to_l_ab(uint8_to_tensor(images))
+            out = tensor_to_uint8(self.model.colorize(lightness))
+        return out[0] if images.ndim == 3 else out
+
+
+SIGNATURE = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3))]),
+                           outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3))]))
+
+
+# -- registry ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RegistrationResult:
+    name: str
+    version: str
+    promoted: bool
+    reason: str
+    run_id: str
+
+    def as_dict(self) -> dict:
+        return {"model_name": self.name, "version": int(self.version), "promoted": self.promoted,
+                "reason": self.reason, "run_id": self.run_id}
+
+
+def decide_promotion(metrics: dict, cfg: RegisterConfig) -> tuple[bool, str]:
+    """The gate, on figures measured in one evaluation on the same test split and feature backbone.
+
+    Promote when there is no champion, or when the challenger's ΔCF (colourfulness gap to the
+    ground truth) improves by at least min_delta_cf_gain while its offline Fréchet distance is at
+    most frechet_tolerance worse. Returns (promote, reason for the tag).
+    """
+    model = metrics["model"]
+    champion = metrics.get("champion")
+    if champion is None:
+        return True, "no champion yet"
+    fd_new, fd_old = model["frechet_offline"], champion["frechet_offline"]
+    gain = champion["delta_cf"] - model["delta_cf"]
+    fd_ok = fd_new <= fd_old * (1.0 + cfg.frechet_tolerance) + 1e-12
+    cf_ok = gain >= cfg.min_delta_cf_gain
+    summary = (f"ΔCF {model['delta_cf']:.2f} vs champion {champion['delta_cf']:.2f} (gain {gain:+.2f}, "
+               f"need ≥ {cfg.min_delta_cf_gain:g}); Fréchet {fd_new:.4f} vs {fd_old:.4f} "
+               f"(allowed ≤ {fd_old * (1 + cfg.frechet_tolerance):.4f})")
+    if fd_ok and cf_ok:
+        return True, f"beats champion: {summary}"
+    return False, f"kept champion: {summary}"
+
+
+def register(model_dir: Path, run_id: str, metrics: dict, tags: dict[str, str], cfg: RegisterConfig) -> RegistrationResult:
+    """Log the model to its run, register a version (once per run), set aliases and the gate's tags."""
+    client = MlflowClient()
+    name = cfg.model_name
+    version = _version_of_run(client, name, run_id)
+    if version is None:
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=ChromastylePyfunc(), artifacts={"model_dir": str(model_dir)},
+            code_paths=[str(Path(chromastyle.__file__).parent)], pip_requirements=PIP_REQUIREMENTS,
+            signature=SIGNATURE, input_example=np.zeros((1, 32, 32, 3), np.uint8), run_id=run_id,
+            registered_model_name=name)
+        version = str(info.registered_model_version)
+    promote, reason = decide_promotion(metrics, cfg)
+    champion = _alias_version(client, name, CHAMPION)
+    if champion == version:  # an idempotent re-run of a version that already won
+        promote, reason = True, client.get_model_version(name, version).tags.get("promotion_reason", reason)
+    all_tags = {**tags, "validation_status": "promoted" if promote else "rejected", "promotion_reason": reason}
+    for key, value in all_tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    log.info("registered %s version %s (%s): %s", name, version, "champion" if promote else "challenger", reason)
+    return RegistrationResult(name, version, promote, reason, run_id)
+
+
+def _version_of_run(client: MlflowClient, name: str, run_id: str) -> str | None:
+    try:
+        versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    except MlflowException:
+        return None
+    return str(max(int(v.version) for v in versions)) if versions else None
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def champion_info(name: str) -> dict | None:
+    """{'version', 'run_id', 'tags'} of the current champion, or None."""
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    return {"version": str(version.version), "run_id": version.run_id, "tags": dict(version.tags)}
+
+
+def download_champion(name: str, target: Path | None = None) -> Path | None:
+    """Local folder (model.safetensors + config.json) of the champion, or None when there is none."""
+    if champion_info(name) is None:
+        return None
+    target = Path(target or tempfile.mkdtemp(prefix="chromastyle-champion-"))
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}@{CHAMPION}", dst_path=str(target))
+    return Path(local) / "artifacts" / Path(_model_dir_name(local))
+
+
+def _model_dir_name(local: str) -> str:
+    artifacts = Path(local) / "artifacts"
+    folders = [p.name for p in artifacts.iterdir() if p.is_dir()]
+    if len(folders) != 1:
+        raise FileNotFoundError(f"{artifacts}: expected one model folder, found {folders}")
+    return folders[0]

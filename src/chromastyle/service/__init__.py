@@ -1,0 +1,1 @@
+"""Serving: the BentoML service (service.py) and packaging of the champion into a bento."""

@@ -1,0 +1,109 @@
+"""The BentoML service: colourise and stylise over HTTP, from the model the package stage imported.
+
+Uploads are taken as files and decoded by chromastyle.imaging (not as PIL parameters, which turn
+every bad upload into a 500): bad input gets a 400 with the decoder's message, and the service
+keeps serving. /healthz, /readyz, /metrics and the OpenAPI docs at / come from BentoML.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from chromastyle.offline import disable_telemetry
+
+disable_telemetry()
+
+import bentoml  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from bentoml.exceptions import InvalidArgument  # noqa: E402
+from bentoml.validators import ContentType  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from chromastyle.colour import rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor  # noqa: E402
+from chromastyle.imaging import ImageDecodeError, decode_image  # noqa: E402
+from chromastyle.model.integrated import Chromastyle as ChromastyleModel  # noqa: E402
+
+MODEL_TAG = os.environ.get("CHROMASTYLE_BENTO_MODEL", "chromastyle:latest")
+MAX_UPLOAD_BYTES = int(os.environ.get("CHROMASTYLE_MAX_UPLOAD_BYTES", 20_000_000))
+MAX_PIXELS = int(os.environ.get("CHROMASTYLE_MAX_PIXELS", 16_000_000))
+STYLE_SIDE = 256  # style images are statistics: a 256² view carries them at a fraction of the cost
+
+
+def read_upload(path: Path, field: str) -> np.ndarray:
+    """Decode an uploaded file or raise InvalidArgument (HTTP 400) naming the field and the problem."""
+    size = path.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise InvalidArgument(f"{field}: upload of {size} bytes exceeds the limit of {MAX_UPLOAD_BYTES}")
+    try:
+        return decode_image(path.read_bytes(), max_pixels=MAX_PIXELS)
+    except ImageDecodeError as err:
+        raise InvalidArgument(f"{field}: {str(err).replace('upload: ', '')}") from None
+
+
+def _style_tensor(rgb: np.ndarray) -> torch.Tensor:
+    image = Image.fromarray(rgb)
+    image.thumbnail((STYLE_SIDE, STYLE_SIDE), Image.Resampling.LANCZOS)
+    return uint8_to_tensor(np.asarray(image))
+
+
+@bentoml.service(name="chromastyle", traffic={"timeout": 120}, workers=1)
+class Chromastyle:
+    bento_model = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        model_path = Path(self.bento_model.path)
+        self.model = ChromastyleModel.load(model_path)
+        self.labels = dict(self.bento_model.info.labels)
+        self.gallery = {p.stem: p for p in sorted((model_path / "styles").glob("*")) if p.suffix.lower() in
+                        {".jpg", ".jpeg", ".png"}}
+        self._style_cache: dict[str, torch.Tensor] = {}
+
+    def _gallery_style(self, name: str) -> torch.Tensor:
+        if name not in self.gallery:
+            raise InvalidArgument(f"style_name: unknown style {name!r}; available: {', '.join(self.gallery)}")
+        if name not in self._style_cache:
+            self._style_cache[name] = _style_tensor(decode_image(self.gallery[name]))
+        return self._style_cache[name]
+
+    @torch.no_grad()
+    def _colourise(self, rgb: np.ndarray) -> torch.Tensor:
+        lightness, _ = rgb_to_l_ab(uint8_to_tensor(rgb))
+        return self.model.colorize(lightness)
+
+    @bentoml.api
+    def colorize(self, image: Annotated[Path, ContentType("image/*")]) -> Image.Image:
+        """Colourise a (grayscale or any) photo; returns a PNG at the input's full resolution."""
+        return Image.fromarray(tensor_to_uint8(self._colourise(read_upload(image, "image")))[0])
+
+    @bentoml.api
+    def stylize(self, image: Annotated[Path, ContentType("image/*")], style_name: str = "",
+                style_image: Annotated[Path, ContentType("image/*")] | None = None, alpha: float = 0.7,
+                preserve_color: bool = False) -> Image.Image:
+        """Colourise, then repaint in a gallery style (style_name) or an uploaded painting (style_image)."""
+        if not 0.0 <= alpha <= 1.0:
+            raise InvalidArgument(f"alpha: must lie in [0, 1], got {alpha}")
+        if style_image is not None:
+            style = _style_tensor(read_upload(style_image, "style_image"))
+        elif style_name:
+            style = self._gallery_style(style_name)
+        else:
+            raise InvalidArgument("give either style_name (see /styles) or style_image")
+        content_rgb = read_upload(image, "image")
+        with torch.no_grad():
+            out = self.model.stylize(self._colourise(content_rgb), [style], alpha=alpha, preserve_color=preserve_color)
+        return Image.fromarray(tensor_to_uint8(out)[0])
+
+    @bentoml.api
+    def styles(self) -> list[str]:
+        """Names of the gallery styles, for stylize's style_name."""
+        return list(self.gallery)
+
+    @bentoml.api
+    def info(self) -> dict:
+        """Model provenance: MLflow version and run, loss network, device."""
+        return {"bento_model": str(self.bento_model.tag), "labels": self.labels,
+                "loss_network": self.model.cfg.loss_network, "device": "cpu"}

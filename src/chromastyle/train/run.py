@@ -1,0 +1,61 @@
+"""Train stage entry: prepared data + gallery -> trained integrated model folder + summary."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from chromastyle.config import Params
+from chromastyle.data.prepare import load_split
+from chromastyle.data.styles import load_gallery_crops
+from chromastyle.model.integrated import Chromastyle, ModelConfig
+from chromastyle.model.loss_network import build_loss_network
+from chromastyle.train.checkpoint import fingerprint
+from chromastyle.train.trainer import Tracker, Trainer, TrainResult
+
+log = logging.getLogger(__name__)
+
+PREVIEW_IMAGES = 4
+
+
+def new_model(params: Params) -> Chromastyle:
+    """Seeded construction: the same params give the same initial weights on every machine."""
+    loss_net = build_loss_network(params.loss_network.vgg19_path, params.loss_network.allow_download,
+                                  params.loss_network.random_seed)
+    torch.manual_seed(params.train.seed)
+    cfg = ModelConfig(base_channels=params.train.base_channels, work_side=params.train.work_side,
+                      loss_network=loss_net.spec.kind, loss_network_source=loss_net.spec.source,
+                      random_seed=params.loss_network.random_seed)
+    return Chromastyle(cfg, encoder=loss_net)
+
+
+def build_trainer(params: Params, prepared_dir: Path, checkpoint_dir: Path, tracker: Tracker | None = None,
+                  data_hash: str = "") -> Trainer:
+    train_images, _ = load_split(prepared_dir, "train")
+    preview, _ = load_split(prepared_dir, "val")
+    if len(preview) == 0:
+        preview = train_images
+    styles, _ = load_gallery_crops(params.data.styles, params.data.prepared_size)
+    return Trainer(params.train, params.augment, new_model(params), train_images, styles,
+                   np.ascontiguousarray(preview[:PREVIEW_IMAGES]), checkpoint_dir,
+                   training_fingerprint(params, data_hash), tracker)
+
+
+def training_fingerprint(params: Params, data_hash: str) -> str:
+    """Identity of a training run: a checkpoint or MLflow run is resumed only under the same one."""
+    return fingerprint(params.train.model_dump(), params.augment.model_dump(),
+                       params.loss_network.model_dump(mode="json"), data_hash)
+
+
+def train(params: Params, prepared_dir: Path, model_dir: Path, checkpoint_dir: Path,
+          tracker: Tracker | None = None, data_hash: str = "") -> TrainResult:
+    """Resume or start training, write model_dir (safetensors + config.json), return the result."""
+    trainer = build_trainer(params, prepared_dir, checkpoint_dir, tracker, data_hash)
+    trainer.resume()
+    result = trainer.run()
+    result.model.save(model_dir)
+    log.info("saved model to %s", model_dir)
+    return result

@@ -1,0 +1,243 @@
+"""Training: colouriser phase (conditional GAN), then stylizer phase (AdaIN decoder).
+
+No orchestration here: the caller passes data arrays, a tracker (MLflow or nothing) and a
+checkpoint folder. Every random draw is addressed by (seed, step), model init by the seed, and
+every state (weights, optimisers, BatchNorm and spectral-norm buffers, RNG) is in the
+checkpoint, so a killed run resumes and ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from chromastyle.colour import AB_SCALE, l_ab_to_rgb, normalize_l, rgb_to_l_ab, tensor_to_uint8
+from chromastyle.config import AugmentConfig, TrainConfig
+from chromastyle.data.augment import build_augmentation, sample_batch
+from chromastyle.metrics.grid import image_grid
+from chromastyle.model.colorizer import PatchDiscriminator
+from chromastyle.model.integrated import Chromastyle
+from chromastyle.model.stylizer import adain, content_loss, style_loss
+from chromastyle.train.checkpoint import load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+PHASES = ("colorizer", "stylizer")
+
+
+class Tracker(Protocol):
+    """Where metrics and images go (MLflow in the pipeline, nothing in unit tests)."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+
+    def log_image(self, image: np.ndarray, name: str) -> None: ...
+
+
+class NullTracker:
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+    def log_image(self, image: np.ndarray, name: str) -> None:
+        pass
+
+
+@dataclass
+class TrainResult:
+    model: Chromastyle
+    summary: dict[str, float]
+    curve: list[dict[str, float]] = field(default_factory=list)
+
+
+def resolve_device(choice: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error, not a silent CPU run."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def lsgan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """Least-squares GAN loss (Mao et al. 2017): smoother gradients than BCE when D is confident."""
+    return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, augment_cfg: AugmentConfig, model: Chromastyle,
+                 train_images: np.ndarray, style_images: np.ndarray, preview_images: np.ndarray,
+                 checkpoint_dir: Path, fingerprint: str, tracker: Tracker | None = None):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(cfg.threads)
+        # channels_last measured 1.5× faster here on CPU at 64² and is the fast path on CUDA.
+        self.memory_format = torch.channels_last
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        torch.manual_seed(cfg.seed)
+        self.discriminator = PatchDiscriminator(cfg.base_channels).to(self.device, memory_format=self.memory_format)
+        self.opt_g = torch.optim.Adam(self.model.colorizer.parameters(), lr=cfg.lr_generator, betas=(cfg.beta1, 0.999))
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_discriminator,
+                                      betas=(cfg.beta1, 0.999))
+        self.opt_s = torch.optim.Adam(self.model.decoder.parameters(), lr=cfg.lr_stylizer)
+        self.train_images = train_images
+        self.style_images = style_images
+        self.preview_images = preview_images
+        self.augment = build_augmentation(augment_cfg, cfg.image_size)
+        self.checkpoint_dir = checkpoint_dir
+        self.fingerprint = fingerprint
+        self.tracker = tracker or NullTracker()
+        self.curve: list[dict[str, float]] = []
+        self.summary: dict[str, float] = {}
+        self.phase, self.step = PHASES[0], 0
+        self.extra: dict[str, str] = {}
+
+    # -- public -------------------------------------------------------------------------------
+    def resume(self) -> bool:
+        """Load the last matching checkpoint; True when there was one."""
+        state = load_checkpoint(self.checkpoint_dir, self.fingerprint)
+        if state is None:
+            return False
+        self.model.load_state_dict(state["model"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        for name in ("opt_g", "opt_d", "opt_s"):
+            getattr(self, name).load_state_dict(state[name])
+        torch.set_rng_state(state["torch_rng"])
+        self.phase, self.step = state["phase"], int(state["step"])
+        self.curve = json.loads(state["curve"])
+        self.summary = json.loads(state["summary"])
+        self.extra = json.loads(state["extra"])
+        return True
+
+    def run(self) -> TrainResult:
+        steps = {"colorizer": self.cfg.colorizer_steps, "stylizer": self.cfg.stylizer_steps}
+        for phase in PHASES[PHASES.index(self.phase):]:
+            if phase != self.phase:
+                self.phase, self.step = phase, 0
+            self._run_phase(phase, steps[phase])
+        self.model.eval()
+        return TrainResult(self.model.to("cpu", memory_format=torch.contiguous_format), self.summary, self.curve)
+
+    # -- phases -------------------------------------------------------------------------------
+    def _run_phase(self, phase: str, total: int) -> None:
+        step_fn = self._colorizer_step if phase == "colorizer" else self._stylizer_step
+        self.model.train()
+        started, first = time.perf_counter(), self.step
+        bar = tqdm(range(self.step, total), desc=phase, unit="step", initial=self.step, total=total,
+                   mininterval=5.0, disable=None)
+        for step in bar:
+            losses = step_fn(step)
+            self.step = step + 1
+            if self.step % self.cfg.log_every == 0 or self.step == total:
+                row = {"phase": PHASES.index(phase), "step": self._global_step(), **losses}
+                self.curve.append(row)
+                self.tracker.log_metrics({f"{phase}/{k}": v for k, v in losses.items()}, self._global_step())
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+            if self.step % self.cfg.sample_every == 0 or self.step == total:
+                self._log_preview(f"samples/{phase}_step{self.step:06d}.png")
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == total:
+                self.save()
+        done = self.step - first
+        if done:
+            rate = done * self.cfg.batch_size / (time.perf_counter() - started)
+            self.summary[f"{phase}_images_per_s"] = rate
+            self.tracker.log_metrics({f"{phase}/images_per_s": rate}, self._global_step())
+            log.info("%s phase: %d steps at %.1f images/s", phase, done, rate)
+
+    def _global_step(self) -> int:
+        return self.step + (self.cfg.colorizer_steps if self.phase == "stylizer" else 0)
+
+    def _batch(self, images: np.ndarray, step: int, stream: int) -> torch.Tensor:
+        batch = sample_batch(images, self.cfg.batch_size, self.cfg.seed, step, self.augment, stream)
+        return batch.to(self.device).contiguous(memory_format=self.memory_format)
+
+    def _autocast(self):
+        # bf16 only on CUDA: this CPU has no fast bf16 (0.3 GFLOP/s measured).
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def _colorizer_step(self, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        rgb = self._batch(self.train_images, step, stream=0)
+        lightness, ab = rgb_to_l_ab(rgb)
+        l_in, ab_target = normalize_l(lightness), ab / AB_SCALE
+        with self._autocast():
+            ab_pred = self.model.colorizer(l_in)
+        losses = {}
+        if cfg.adversarial_weight > 0:
+            with self._autocast():
+                d_loss = 0.5 * (lsgan_loss(self.discriminator(l_in, ab_target), True)
+                                + lsgan_loss(self.discriminator(l_in, ab_pred.detach()), False))
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            losses["d_loss"] = d_loss.item()
+        with self._autocast():
+            l1 = F.l1_loss(ab_pred.float(), ab_target)
+            g_loss = cfg.l1_weight * l1
+            if cfg.adversarial_weight > 0:
+                adversarial = lsgan_loss(self.discriminator(l_in, ab_pred), True)
+                g_loss = g_loss + cfg.adversarial_weight * adversarial
+                losses["g_adv"] = adversarial.item()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        losses.update(g_l1=l1.item(), g_loss=g_loss.item())
+        return losses
+
+    def _stylizer_step(self, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        encoder, decoder = self.model.encoder, self.model.decoder
+        self.model.colorizer.eval()
+        content = self._batch(self.train_images, step, stream=2)
+        style = self._batch(self.style_images, step, stream=1)
+        with torch.no_grad(), self._autocast():
+            content_features = encoder(content)
+            style_features = encoder(style)
+            target = adain(content_features[-1], style_features[-1])
+        with self._autocast():
+            output = decoder(target)
+            output_features = encoder(output)
+            loss_c = content_loss(output_features[-1].float(), target.float())
+            loss_s = style_loss([f.float() for f in output_features], [f.float() for f in style_features])
+            loss_r = F.l1_loss(decoder(content_features[-1]).float(), content)
+            loss = cfg.content_weight * loss_c + cfg.style_weight * loss_s + cfg.reconstruction_weight * loss_r
+        self.opt_s.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_s.step()
+        return {"content_loss": loss_c.item(), "style_loss": loss_s.item(), "reconstruction_l1": loss_r.item(),
+                "stylizer_loss": loss.item()}
+
+    # -- previews and checkpoints ---------------------------------------------------------------
+    @torch.no_grad()
+    def _log_preview(self, name: str) -> None:
+        was_training = self.model.training
+        self.model.eval()
+        rgb = torch.from_numpy(self.preview_images).permute(0, 3, 1, 2).float().div(255).to(self.device)
+        lightness, _ = rgb_to_l_ab(rgb)
+        gray = l_ab_to_rgb(lightness, torch.zeros_like(rgb[:, :2]))
+        predicted = self.model.colorize(lightness)
+        columns, titles = [gray, predicted, rgb], ["input L", "colourised", "ground truth"]
+        if self.phase == "stylizer":
+            for index in range(min(2, len(self.style_images))):
+                style = torch.from_numpy(self.style_images[index:index + 1]).permute(0, 3, 1, 2).float().div(255)
+                columns.append(self.model.stylize(predicted, [style.to(self.device)], alpha=1.0))
+                titles.append(f"style {index + 1}")
+        self.tracker.log_image(image_grid([tensor_to_uint8(c) for c in columns], titles), name)
+        self.model.train(was_training)
+
+    def save(self) -> None:
+        save_checkpoint(self.checkpoint_dir, {
+            "fingerprint": self.fingerprint, "phase": self.phase, "step": self.step,
+            "model": self.model.state_dict(), "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "opt_s": self.opt_s.state_dict(),
+            "torch_rng": torch.get_rng_state(), "curve": json.dumps(self.curve),
+            "summary": json.dumps(self.summary), "extra": json.dumps(self.extra),
+        })

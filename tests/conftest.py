@@ -1,0 +1,59 @@
+"""Shared fixtures: offline switches, tiny images, tiny params."""
+
+from __future__ import annotations
+
+import io
+import os
+
+from chromastyle.offline import disable_telemetry
+
+disable_telemetry()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+def photo(seed: int = 0, size: tuple[int, int] = (96, 80)) -> np.ndarray:
+    """A colourful synthetic 'photo': smooth colour gradients plus texture, H×W×3 uint8."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([np.sin(6 * x + rng.uniform(0, 6)), np.cos(5 * y + rng.uniform(0, 6)),
+                     np.sin(4 * (x + y) + rng.uniform(0, 6))], axis=-1)
+    noise = rng.normal(0, 0.15, (h, w, 3))
+    return np.clip((base + noise) * 90 + 128, 0, 255).astype(np.uint8)
+
+
+def png_bytes(rgb: np.ndarray, mode: str | None = None, fmt: str = "PNG", **save) -> bytes:
+    image = Image.fromarray(rgb)
+    if mode:
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    """A folder of 12 synthetic colour photos as JPEG files."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"p{i:02d}.jpg").write_bytes(png_bytes(photo(i), fmt="JPEG", quality=92))
+    return folder
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    """An isolated MLflow tracking + registry store (sqlite) for one test."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # artifacts land in tmp_path/mlartifacts
+    import mlflow
+
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    yield tmp_path
+    mlflow.set_tracking_uri(None)

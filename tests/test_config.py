@@ -1,0 +1,43 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chromastyle.config import ConfigError, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_repo_params_load_and_match_defaults():
+    params = load_params(ROOT / "params.yaml")
+    assert params.train.image_size % 16 == 0
+    assert params.register_.model_name == "chromastyle"
+    assert params.validate_.min_kept_images >= 1
+
+
+def test_invalid_value_names_the_key():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["train"]["batch_size"] = 0
+    with pytest.raises(ConfigError, match=r"train\.batch_size"):
+        parse_params(raw)
+
+
+def test_unknown_key_is_a_typo_not_ignored():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["train"]["learning_rate"] = 0.1
+    with pytest.raises(ConfigError, match="learning_rate"):
+        parse_params(raw)
+
+
+def test_image_size_must_fit_the_unet():
+    with pytest.raises(ConfigError, match="multiple of 16"):
+        parse_params({"train": {"image_size": 70}})
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
