@@ -25,6 +25,22 @@ def l_ab_to_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return lab_to_rgb(torch.cat([lightness, ab], dim=1), clip=True)
 
 
+def l_ab_to_rgb_hue_preserving(lightness: torch.Tensor, ab: torch.Tensor, iterations: int = 8) -> torch.Tensor:
+    """Like l_ab_to_rgb, but out-of-gamut colours lose chroma instead of being clipped per channel,
+    which would shift their hue. Per-pixel bisection on the chroma scale s in [0, 1]."""
+    low = torch.zeros_like(lightness)
+    high = torch.ones_like(lightness)
+    for _ in range(iterations):
+        mid = (low + high) / 2
+        rgb = lab_to_rgb(torch.cat([lightness, ab * mid], dim=1), clip=False)
+        inside = ((rgb >= -1e-3) & (rgb <= 1 + 1e-3)).all(dim=1, keepdim=True)
+        low = torch.where(inside, mid, low)
+        high = torch.where(inside, high, mid)
+    whole = lab_to_rgb(torch.cat([lightness, ab], dim=1), clip=False)
+    fits = ((whole >= -1e-3) & (whole <= 1 + 1e-3)).all(dim=1, keepdim=True)
+    return l_ab_to_rgb(lightness, ab * torch.where(fits, torch.ones_like(low), low))
+
+
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
     """L [0,100] -> [-1,1], the generator's input scale."""
     return lightness / 50.0 - 1.0

@@ -7,9 +7,11 @@ resolution (shorter side `work_side`, multiples of 16); its ab is upsampled to H
 with the input's own full-resolution L, so no detail is lost and structure never changes.
 Output RGB N×3×H×W in [0, 1].
 
-Stylisation decodes the fused features and adds back (1 − α) of the decoder's reconstruction
-error, so α = 0 returns the colourisation exactly and the output moves smoothly towards it
-as α → 0. Saved as safetensors + a JSON config: nothing pickled.
+Stylisation is a decoder residual: out = x + D(H_SF) − D(H_S). The decoder paints only what
+the style changes; the detail it cannot reconstruct from the encoder's features (a small
+decoder trained for minutes is blurry) comes from x itself. α = 0 gives H_SF = H_S, so the
+output is the colourisation exactly, and it moves smoothly towards it as α → 0.
+Saved as safetensors + a JSON config: nothing pickled.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
-from chromastyle.colour import AB_SCALE, l_ab_to_rgb, normalize_l, rgb_to_l_ab
+from chromastyle.colour import AB_SCALE, l_ab_to_rgb, l_ab_to_rgb_hue_preserving, normalize_l, rgb_to_l_ab
 from chromastyle.model.colorizer import DOWNSAMPLINGS, UNetColorizer
 from chromastyle.model.loss_network import (VGG19_TAPS, FeatureNetwork, LossNetworkSpec, random_layers,
                                             vgg19_layers)
@@ -90,13 +92,15 @@ class Chromastyle(nn.Module):
         padded, (height, width) = self._pad_to_encoder(content)
         h_content = self.encoder.encode(padded)
         h_styles = [self.encoder.encode(s) for s in styles]
-        stylised = self.decoder(fuse(h_content, h_styles, weights, alpha))
-        reconstruction = self.decoder(h_content)
-        out = stylised + (1.0 - alpha) * (padded - reconstruction)
+        out = self.decode_residual(padded, h_content, fuse(h_content, h_styles, weights, alpha))
         out = out[..., :height, :width].clamp(0.0, 1.0)
         if preserve_color:
-            out = l_ab_to_rgb(rgb_to_l_ab(out)[0], rgb_to_l_ab(content)[1])
+            out = l_ab_to_rgb_hue_preserving(rgb_to_l_ab(out)[0], rgb_to_l_ab(content)[1])
         return out
+
+    def decode_residual(self, content: torch.Tensor, h_content: torch.Tensor, h_fused: torch.Tensor) -> torch.Tensor:
+        """x + D(H_SF) − D(H_S), unclamped (the training objective sees the same function)."""
+        return content + self.decoder(h_fused) - self.decoder(h_content)
 
     def _pad_to_encoder(self, rgb: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """Reflect-pad to a multiple of the encoder's downsampling so the decoder returns H×W."""

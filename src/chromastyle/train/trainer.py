@@ -203,7 +203,7 @@ class Trainer:
             style_features = encoder(style)
             target = adain(content_features[-1], style_features[-1])
         with self._autocast():
-            output = decoder(target)
+            output = self.model.decode_residual(content, content_features[-1], target)
             output_features = encoder(output)
             loss_c = content_loss(output_features[-1].float(), target.float())
             loss_s = style_loss([f.float() for f in output_features], [f.float() for f in style_features])

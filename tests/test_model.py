@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+import torch
+
+from chromastyle.colour import rgb_to_l_ab, uint8_to_tensor
+from chromastyle.model.integrated import Chromastyle, ModelConfig
+from chromastyle.model.loss_network import build_loss_network
+from chromastyle.model.stylizer import adain, channel_stats, gram_style_loss, style_loss
+from conftest import photo
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return Chromastyle(ModelConfig(base_channels=8, work_side=32)).eval()
+
+
+@pytest.mark.parametrize("size", [(17, 23), (64, 64), (31, 100), (128, 57)])
+def test_any_input_size_gives_rgb_of_that_size_in_range(model, size):
+    lightness = torch.rand(2, 1, *size) * 100
+    with torch.no_grad():
+        out = model(lightness)
+        styled = model(lightness, style=torch.rand(1, 3, 40, 30), alpha=0.8)
+    for tensor in (out, styled):
+        assert tensor.shape == (2, 3, *size)
+        assert tensor.min() >= 0 and tensor.max() <= 1
+
+
+def test_colourisation_keeps_the_input_lightness(model):
+    rgb = uint8_to_tensor(photo(7, size=(50, 70)))
+    lightness, _ = rgb_to_l_ab(rgb)
+    with torch.no_grad():
+        out_l, _ = rgb_to_l_ab(model(lightness))
+    # Only gamut clipping may move L; the structure is the input's own.
+    assert torch.corrcoef(torch.stack([out_l.flatten(), lightness.flatten()]))[0, 1] > 0.98
+
+
+def test_alpha_zero_is_the_colourisation_exactly_and_alpha_moves_smoothly(model):
+    lightness = torch.rand(1, 1, 48, 40) * 100
+    style = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        plain = model(lightness)
+        assert torch.equal(model(lightness, style=style, alpha=0.0), plain)
+        gaps = [(model(lightness, style=style, alpha=a) - plain).abs().mean().item() for a in (1e-3, 0.1, 0.5, 1.0)]
+    assert gaps[0] < 1e-3
+    assert gaps == sorted(gaps)
+
+
+def test_preserve_color_keeps_hue(model):
+    lightness = torch.rand(1, 1, 48, 48) * 100
+    style = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        plain = model(lightness)
+        kept = model(lightness, style=style, alpha=1.0, preserve_color=True)
+    _, ab_plain = rgb_to_l_ab(plain)
+    _, ab_kept = rgb_to_l_ab(kept)
+    saturated = ab_plain.norm(dim=1) > 5
+    hue_plain = torch.atan2(ab_plain[:, 1], ab_plain[:, 0])[saturated]
+    hue_kept = torch.atan2(ab_kept[:, 1], ab_kept[:, 0])[saturated]
+    assert torch.cos(hue_plain - hue_kept).mean() > 0.95
+
+
+def test_style_interpolation_weights(model):
+    lightness = torch.rand(1, 1, 32, 32) * 100
+    a, b = torch.rand(1, 3, 32, 32), torch.zeros(1, 3, 32, 32) + 0.5
+    with torch.no_grad():
+        only_a = model(lightness, style=[a, b], style_weights=[1.0, 0.0])
+        assert torch.allclose(only_a, model(lightness, style=a), atol=1e-6)
+        with pytest.raises(ValueError, match="style weights"):
+            model(lightness, style=[a, b], style_weights=[1.0])
+
+
+def test_alpha_outside_range_is_refused(model):
+    with pytest.raises(ValueError, match="alpha"):
+        model(torch.rand(1, 1, 32, 32) * 100, style=torch.rand(1, 3, 16, 16), alpha=1.5)
+
+
+def test_adain_transfers_channel_statistics():
+    content, style = torch.randn(2, 8, 10, 10), torch.randn(1, 8, 6, 6) * 3 + 2
+    out_mean, out_std = channel_stats(adain(content, style))
+    s_mean, s_std = channel_stats(style)
+    assert torch.allclose(out_mean, s_mean.expand_as(out_mean), atol=1e-4)
+    assert torch.allclose(out_std, s_std.expand_as(out_std), atol=1e-3)
+
+
+def test_style_losses_are_zero_for_identical_features_and_positive_otherwise():
+    features = [torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)]
+    other = [f * 2 + 1 for f in features]
+    assert style_loss(features, features) == 0 and gram_style_loss(features, features) == 0
+    assert style_loss(features, other) > 0 and gram_style_loss(features, other) > 0
+
+
+def test_save_and_load_round_trip(model, tmp_path):
+    model.save(tmp_path / "m")
+    loaded = Chromastyle.load(tmp_path / "m")
+    lightness = torch.rand(1, 1, 33, 47) * 100
+    with torch.no_grad():
+        assert torch.equal(model(lightness), loaded(lightness))
+    assert {p.name for p in (tmp_path / "m").iterdir()} == {"model.safetensors", "config.json"}
+
+
+def test_loss_network_falls_back_to_the_seeded_random_network(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
+    first = build_loss_network(None, allow_download=False, random_seed=3)
+    second = build_loss_network(None, allow_download=False, random_seed=3)
+    assert first.spec.kind == "random"
+    x = torch.rand(1, 3, 32, 32)
+    assert all(torch.equal(a, b) for a, b in zip(first(x), second(x)))
+    assert not any(p.requires_grad for p in first.parameters())
+
+
+def test_a_configured_vgg_path_that_is_missing_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="vgg19_path"):
+        build_loss_network(tmp_path / "vgg.pth")
+
+
+def test_vgg_state_dict_with_a_wrong_checksum_is_refused(tmp_path, monkeypatch):
+    from chromastyle.model.loss_network import VGG19_FILE, vgg19_layers
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save({f"features.{k}": v for k, v in vgg19_layers().state_dict().items()}, cache / VGG19_FILE)
+    with pytest.raises(ValueError, match="sha256"):
+        build_loss_network(None)
+
+
+def test_determinism_with_a_seed():
+    def build():
+        torch.manual_seed(5)
+        return Chromastyle(ModelConfig(base_channels=8, work_side=32)).eval()
+    lightness = torch.rand(1, 1, 32, 32) * 100
+    with torch.no_grad():
+        assert torch.equal(build()(lightness), build()(lightness))
+    assert np.isfinite(build()(lightness).detach().numpy()).all()
