@@ -12,6 +12,7 @@ import json
 import logging
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ import chromastyle
 from chromastyle.config import RegisterConfig
 
 log = logging.getLogger(__name__)
+# The pyfunc declares an explicit tensor signature; MLflow's type-hint inference is not needed.
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 
 EXPERIMENT = "chromastyle"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -179,11 +182,12 @@ def register(model_dir: Path, run_id: str, metrics: dict, tags: dict[str, str], 
     name = cfg.model_name
     version = _version_of_run(client, name, run_id)
     if version is None:
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=ChromastylePyfunc(), artifacts={"model_dir": str(model_dir)},
-            code_paths=[str(Path(chromastyle.__file__).parent)], pip_requirements=PIP_REQUIREMENTS,
-            signature=SIGNATURE, input_example=np.zeros((1, 32, 32, 3), np.uint8), run_id=run_id,
-            registered_model_name=name)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=ChromastylePyfunc(), artifacts={"model_dir": str(model_dir)},
+                code_paths=[str(Path(chromastyle.__file__).parent)], pip_requirements=PIP_REQUIREMENTS,
+                signature=SIGNATURE, input_example=np.zeros((1, 32, 32, 3), np.uint8),
+                registered_model_name=name)
         version = str(info.registered_model_version)
     promote, reason = decide_promotion(metrics, cfg)
     champion = _alias_version(client, name, CHAMPION)

@@ -13,7 +13,11 @@ log = logging.getLogger(__name__)
 
 def import_model(model_dir: Path, styles_dir: Path, name: str, labels: dict[str, str]) -> str:
     """Copy the model folder (+ style gallery) into the BentoML store; reuse an identical import."""
-    for existing in bentoml.models.list(name):
+    try:
+        existing_models = bentoml.models.list(name)
+    except bentoml.exceptions.NotFound:
+        existing_models = []
+    for existing in existing_models:
         if existing.info.labels == labels:
             log.info("BentoML model %s already holds this version", existing.tag)
             return str(existing.tag)

@@ -5,8 +5,6 @@ every bad upload into a 500): bad input gets a 400 with the decoder's message, a
 keeps serving. /healthz, /readyz, /metrics and the OpenAPI docs at / come from BentoML.
 """
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Annotated
@@ -79,23 +77,28 @@ class Chromastyle:
         """Colourise a (grayscale or any) photo; returns a PNG at the input's full resolution."""
         return Image.fromarray(tensor_to_uint8(self._colourise(read_upload(image, "image")))[0])
 
-    @bentoml.api
-    def stylize(self, image: Annotated[Path, ContentType("image/*")], style_name: str = "",
-                style_image: Annotated[Path, ContentType("image/*")] | None = None, alpha: float = 0.7,
-                preserve_color: bool = False) -> Image.Image:
-        """Colourise, then repaint in a gallery style (style_name) or an uploaded painting (style_image)."""
+    def _stylise(self, image: Path, style: torch.Tensor, alpha: float, preserve_color: bool) -> Image.Image:
         if not 0.0 <= alpha <= 1.0:
             raise InvalidArgument(f"alpha: must lie in [0, 1], got {alpha}")
-        if style_image is not None:
-            style = _style_tensor(read_upload(style_image, "style_image"))
-        elif style_name:
-            style = self._gallery_style(style_name)
-        else:
-            raise InvalidArgument("give either style_name (see /styles) or style_image")
         content_rgb = read_upload(image, "image")
         with torch.no_grad():
             out = self.model.stylize(self._colourise(content_rgb), [style], alpha=alpha, preserve_color=preserve_color)
         return Image.fromarray(tensor_to_uint8(out)[0])
+
+    @bentoml.api
+    def stylize(self, image: Annotated[Path, ContentType("image/*")], style_name: str, alpha: float = 0.7,
+                preserve_color: bool = False) -> Image.Image:
+        """Colourise, then repaint in a gallery style (names: /styles), α = content/style trade-off."""
+        if not 0.0 <= alpha <= 1.0:
+            raise InvalidArgument(f"alpha: must lie in [0, 1], got {alpha}")
+        return self._stylise(image, self._gallery_style(style_name), alpha, preserve_color)
+
+    @bentoml.api
+    def stylize_upload(self, image: Annotated[Path, ContentType("image/*")],
+                       style_image: Annotated[Path, ContentType("image/*")], alpha: float = 0.7,
+                       preserve_color: bool = False) -> Image.Image:
+        """Colourise, then repaint in the style of an uploaded painting."""
+        return self._stylise(image, _style_tensor(read_upload(style_image, "style_image")), alpha, preserve_color)
 
     @bentoml.api
     def styles(self) -> list[str]:
