@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import tempfile
 import warnings
@@ -53,9 +54,20 @@ class MlflowTracker:
         self.client.log_image(self.run_id, image, artifact_file=name)
 
 
+def ensure_experiment() -> str:
+    """The project's experiment id. Under MLflow's default local store its artifacts go to
+    ./mlartifacts (where `mlflow server`/`mlflow ui` keep them), not the client's ./mlruns."""
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None if os.environ.get("MLFLOW_TRACKING_URI") else (Path.cwd() / "mlartifacts").as_uri()
+    return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+
+
 def start_or_resume_run(run_file: Path, fingerprint: str, run_name: str) -> str:
     """The MLflow run of this training: resumed when run_file records one with the same fingerprint."""
-    mlflow.set_experiment(EXPERIMENT)
+    experiment_id = ensure_experiment()
+    mlflow.set_experiment(experiment_id=experiment_id)
     if run_file.is_file():
         previous = json.loads(run_file.read_text())
         if previous.get("fingerprint") == fingerprint:
@@ -64,7 +76,7 @@ def start_or_resume_run(run_file: Path, fingerprint: str, run_name: str) -> str:
                 return previous["run_id"]
             except MlflowException:
                 log.info("recorded MLflow run %s is gone; starting a new one", previous["run_id"])
-    run = MlflowClient().create_run(mlflow.get_experiment_by_name(EXPERIMENT).experiment_id, run_name=run_name)
+    run = MlflowClient().create_run(experiment_id, run_name=run_name)
     run_file.parent.mkdir(parents=True, exist_ok=True)
     run_file.write_text(json.dumps({"run_id": run.info.run_id, "fingerprint": fingerprint}, indent=2))
     return run.info.run_id

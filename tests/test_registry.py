@@ -1,0 +1,79 @@
+"""Registry and promotion gate against a real (sqlite) MLflow store."""
+
+import numpy as np
+import pytest
+import torch
+
+from chromastyle.config import RegisterConfig
+from chromastyle.model.integrated import Chromastyle, ModelConfig
+
+GOOD = {"delta_cf": 5.0, "frechet_offline": 1.0, "colourfulness": 30.0}
+WORSE = {"delta_cf": 20.0, "frechet_offline": 1.5, "colourfulness": 10.0}
+
+
+def test_gate_rules():
+    from chromastyle.registry import decide_promotion
+
+    cfg = RegisterConfig(frechet_tolerance=0.05, min_delta_cf_gain=0.0)
+    assert decide_promotion({"model": GOOD}, cfg) == (True, "no champion yet")
+    promote, reason = decide_promotion({"model": WORSE, "champion": GOOD}, cfg)
+    assert not promote and reason.startswith("kept champion")
+    promote, reason = decide_promotion({"model": GOOD, "champion": WORSE}, cfg)
+    assert promote and reason.startswith("beats champion")
+    # Better ΔCF but Fréchet 10 % worse: outside the 5 % tolerance.
+    slightly = {"delta_cf": 4.0, "frechet_offline": 1.1}
+    assert not decide_promotion({"model": slightly, "champion": GOOD}, cfg)[0]
+
+
+def _saved_model(tmp_path, name, seed):
+    torch.manual_seed(seed)
+    model = Chromastyle(ModelConfig(base_channels=8, work_side=32))
+    model.save(tmp_path / name)
+    return tmp_path / name
+
+
+def test_good_then_worse_model_keeps_the_first_as_champion(mlflow_store, tmp_path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from chromastyle import registry
+
+    cfg = RegisterConfig()
+    mlflow.set_experiment(experiment_id=registry.ensure_experiment())
+    run_a = mlflow.start_run().info.run_id
+    mlflow.end_run()
+    first = registry.register(_saved_model(tmp_path, "a", 1), run_a, {"model": GOOD}, {"git_commit": "abc"}, cfg)
+    assert first.promoted and first.version == "1"
+
+    run_b = mlflow.start_run().info.run_id
+    mlflow.end_run()
+    second = registry.register(_saved_model(tmp_path, "b", 2), run_b, {"model": WORSE, "champion": GOOD}, {}, cfg)
+    assert not second.promoted and second.version == "2"
+
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("chromastyle", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("chromastyle", "challenger").version) == "2"
+    rejected = client.get_model_version("chromastyle", "2").tags
+    assert rejected["validation_status"] == "rejected"
+    assert rejected["promotion_reason"].startswith("kept champion")
+    assert client.get_model_version("chromastyle", "1").tags["git_commit"] == "abc"
+
+    # Re-running the stage for the same run is idempotent: no third version.
+    again = registry.register(_saved_model(tmp_path, "b", 2), run_b, {"model": WORSE, "champion": GOOD}, {}, cfg)
+    assert again.version == "2" and len(client.search_model_versions("name='chromastyle'")) == 2
+
+    # The champion loads back as the same weights, and as a pyfunc that colourises arrays.
+    folder = registry.download_champion("chromastyle", tmp_path / "dl")
+    lightness = torch.rand(1, 1, 32, 32) * 100
+    with torch.no_grad():
+        assert torch.equal(Chromastyle.load(folder)(lightness), Chromastyle.load(tmp_path / "a")(lightness))
+    pyfunc = mlflow.pyfunc.load_model("models:/chromastyle@champion")
+    out = pyfunc.predict(np.full((2, 40, 30, 3), 128, np.uint8))
+    assert out.shape == (2, 40, 30, 3) and out.dtype == np.uint8
+
+
+def test_no_champion_means_nothing_to_download(mlflow_store):
+    from chromastyle import registry
+
+    assert registry.champion_info("chromastyle") is None
+    assert registry.download_champion("chromastyle") is None
