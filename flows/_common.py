@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -10,6 +11,9 @@ from typing import Callable
 from chromastyle.offline import disable_telemetry
 
 disable_telemetry()  # before Prefect, MLflow, albumentations or DVC are imported
+# The library logs through `logging` under "chromastyle"; Prefect shows those records (and sends
+# them to its API, so they are in the flow run's logs) only for loggers named here.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "chromastyle")
 
 from prefect.states import Failed  # noqa: E402
 
@@ -25,6 +29,7 @@ NOISY_LOGGERS = ("great_expectations", "alembic", "urllib3", "git", "httpx", "ml
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("chromastyle").setLevel(logging.INFO)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 

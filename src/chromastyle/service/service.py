@@ -2,9 +2,11 @@
 
 Uploads are taken as files and decoded by chromastyle.imaging (not as PIL parameters, which turn
 every bad upload into a 500): bad input gets a 400 with the decoder's message, and the service
-keeps serving. /healthz, /readyz, /metrics and the OpenAPI docs at / come from BentoML.
+keeps serving. /healthz, /readyz, /metrics and the OpenAPI docs at / come from BentoML; the web
+page (plain HTML/CSS/JS in static/, no CDN) is mounted at /ui.
 """
 
+import io
 import os
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +20,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from bentoml.exceptions import InvalidArgument  # noqa: E402
 from bentoml.validators import ContentType  # noqa: E402
+from fastapi import FastAPI, HTTPException  # noqa: E402
+from fastapi.responses import FileResponse, Response  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from chromastyle.colour import rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor  # noqa: E402
@@ -47,6 +51,36 @@ def _style_tensor(rgb: np.ndarray) -> torch.Tensor:
     return uint8_to_tensor(np.asarray(image))
 
 
+STATIC_DIR = Path(__file__).parent / "static"
+THUMBNAIL_SIDE = 112
+web = FastAPI(title="chromastyle web page")
+
+
+@web.get("/", include_in_schema=False)
+def index() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html")
+
+
+@web.get("/{asset}", include_in_schema=False)
+def asset(asset: str) -> FileResponse:
+    if asset not in {"app.js", "style.css"}:
+        raise HTTPException(404, f"no such file: {asset}")
+    return FileResponse(STATIC_DIR / asset)
+
+
+@web.get("/thumbnail/{name}", include_in_schema=False)
+def thumbnail(name: str) -> Response:
+    matches = [p for p in (Path(bentoml.models.get(MODEL_TAG).path) / "styles").glob("*") if p.stem == name]
+    if not matches:
+        raise HTTPException(404, f"unknown style {name!r}")
+    image = Image.open(matches[0]).convert("RGB")
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    return Response(buffer.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+@bentoml.asgi_app(web, path="/ui")
 @bentoml.service(name="chromastyle", traffic={"timeout": 120}, workers=1)
 class Chromastyle:
     bento_model = bentoml.models.BentoModel(MODEL_TAG)

@@ -141,6 +141,10 @@ class Trainer:
                 self.curve.append(row)
                 self.tracker.log_metrics({f"{phase}/{k}": v for k, v in losses.items()}, self._global_step())
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+            if bar.disable and (self.step % max(1, total // 10) == 0 or self.step == total):
+                # No terminal (CI, log files): a plain progress line every 10 % instead of a bar.
+                log.info("%s step %d/%d  %s", phase, self.step, total,
+                         "  ".join(f"{k} {v:.3f}" for k, v in losses.items()))
             if self.step % self.cfg.sample_every == 0 or self.step == total:
                 self._log_preview(f"samples/{phase}_step{self.step:06d}.png")
             if self.step % self.cfg.checkpoint_every == 0 or self.step == total:

@@ -1,0 +1,85 @@
+// Plain JS, no dependencies: calls the service's own APIs (/styles, /colorize, /stylize, /stylize_upload).
+const $ = (id) => document.getElementById(id);
+let photo = null;
+let styleName = "";
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function setPhoto(file) {
+  photo = file;
+  $("before").src = URL.createObjectURL(file);
+  $("go").disabled = false;
+  showError("");
+}
+
+async function loadGallery() {
+  const response = await fetch("/styles", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+  for (const name of await response.json()) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "thumb";
+    button.dataset.style = name;
+    button.title = name;
+    button.innerHTML = `<img src="/ui/thumbnail/${encodeURIComponent(name)}" alt="${name}">`;
+    $("gallery").appendChild(button);
+  }
+}
+
+$("gallery").addEventListener("click", (event) => {
+  const button = event.target.closest(".thumb");
+  if (!button) return;
+  document.querySelectorAll(".thumb").forEach((b) => b.classList.remove("selected"));
+  button.classList.add("selected");
+  styleName = button.dataset.style;
+  $("style-file").value = "";
+});
+
+$("pick").addEventListener("click", () => $("file").click());
+$("file").addEventListener("change", () => $("file").files[0] && setPhoto($("file").files[0]));
+$("drop").addEventListener("dragover", (e) => { e.preventDefault(); $("drop").classList.add("over"); });
+$("drop").addEventListener("dragleave", () => $("drop").classList.remove("over"));
+$("drop").addEventListener("drop", (e) => {
+  e.preventDefault();
+  $("drop").classList.remove("over");
+  if (e.dataTransfer.files[0]) setPhoto(e.dataTransfer.files[0]);
+});
+$("alpha").addEventListener("input", () => { $("alpha-out").value = Number($("alpha").value).toFixed(2); });
+
+$("go").addEventListener("click", async () => {
+  const form = new FormData();
+  form.append("image", photo);
+  const styleFile = $("style-file").files[0];
+  let api = "colorize";
+  if (styleFile || styleName) {
+    form.append("alpha", $("alpha").value);
+    form.append("preserve_color", $("preserve").checked ? "true" : "false");
+    if (styleFile) { api = "stylize_upload"; form.append("style_image", styleFile); }
+    else { api = "stylize"; form.append("style_name", styleName); }
+  }
+  $("go").disabled = true;
+  $("go").textContent = "Working…";
+  try {
+    const response = await fetch(`/${api}`, { method: "POST", body: form });
+    if (!response.ok) {
+      const text = await response.text();
+      let message = text;
+      try { message = JSON.parse(text).error || text; } catch (_) { /* plain text */ }
+      throw new Error(message);
+    }
+    const url = URL.createObjectURL(await response.blob());
+    $("after").src = url;
+    $("download").href = url;
+    $("download").hidden = false;
+    showError("");
+  } catch (err) {
+    showError(`Could not process this image: ${err.message}`);
+  } finally {
+    $("go").disabled = false;
+    $("go").textContent = "Colourise";
+  }
+});
+
+loadGallery().catch((err) => showError(`Could not load the style gallery: ${err.message}`));
