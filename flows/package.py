@@ -17,7 +17,8 @@ OUT_FILE = ROOT / "models" / "bento.json"
 def import_champion(params: Params, labels: dict) -> str:
     folder = registry.download_champion(params.register_.model_name)
     styles = params.data.styles if params.data.styles.is_absolute() else ROOT / params.data.styles
-    return import_model(folder, styles, params.package.bento_model_name, labels)
+    limits = {"max_upload_bytes": params.package.max_upload_bytes, "max_pixels": params.package.max_pixels}
+    return import_model(folder, styles, params.package.bento_model_name, labels, limits)
 
 
 @task(name="bentoml-build")

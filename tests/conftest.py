@@ -57,3 +57,31 @@ def mlflow_store(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     yield tmp_path
     mlflow.set_tracking_uri(None)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_ready(url: str, process, timeout: float = 120.0) -> None:
+    """Poll `url` until it answers 200; fail with the server's own output if it dies or times out."""
+    import time
+
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{process.stdout.read().decode()[-3000:]}")
+        time.sleep(1)
+    process.kill()
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")

@@ -84,6 +84,10 @@ def test_metrics_files_for_dvc(pipeline_repo):
     assert "frechet_offline" in shown and "colorizer_images_per_s" in shown
     assert (repo / "metrics" / "train_curve.csv").is_file()
     assert "train_curve" in sh(["dvc", "plots", "show", "--json"], repo, env).stdout
+    sh(["dvc", "plots", "show", "-o", "plots_html"], repo, env)
+    page = (repo / "plots_html" / "index.html").read_text()
+    assert "vegaEmbed" in page and "train_curve" in page
+    assert "<script src=" not in page, "the plots page must render offline (no CDN scripts)"
 
 
 def test_registry_has_a_champion_with_provenance(pipeline_repo):

@@ -1,7 +1,6 @@
 """Registry and promotion gate against a real (sqlite) MLflow store."""
 
 import numpy as np
-import pytest
 import torch
 
 from chromastyle.config import RegisterConfig

@@ -3,34 +3,26 @@
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from conftest import photo, png_bytes
+from conftest import free_port, photo, png_bytes, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`bentoml serve` of the service source on 127.0.0.1, with a tiny model in a private store."""
     home = tmp_path_factory.mktemp("bentoml")
-    env = {**os.environ, "BENTOML_HOME": str(home), "CHROMASTYLE_MAX_PIXELS": "4000000"}
+    env = {**os.environ, "BENTOML_HOME": str(home), "CHROMASTYLE_MAX_PIXELS": "4000000",
+           "CHROMASTYLE_MAX_UPLOAD_BYTES": "3000000"}
     styles = tmp_path_factory.mktemp("styles")
     for name in ("greatwave", "kandinky"):
         shutil.copy2(ROOT / "data" / "styles" / f"{name}.jpg", styles / f"{name}.jpg")
@@ -50,19 +42,7 @@ def server(tmp_path_factory):
          "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT / "src", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(process.stdout.read().decode()[-3000:])
-        time.sleep(1)
-    else:
-        process.kill()
-        raise RuntimeError("bentoml serve did not become ready in 120 s")
+    wait_until_ready(f"{base}/readyz", process)
     yield base
     os.killpg(process.pid, 15)
     process.wait(timeout=30)
@@ -133,6 +113,30 @@ def test_bad_parameters_get_a_400(server, data, message):
     assert response.status_code == 400 and message in response.text
 
 
+def test_decompression_bomb_and_oversized_upload_are_refused(server):
+    buffer = io.BytesIO()
+    Image.new("L", (9000, 9000)).save(buffer, format="PNG")  # 81 Mpx in a few hundred kB
+    bomb = post(server, "colorize", {"image": ("bomb.png", buffer.getvalue(), "image/png")})
+    assert bomb.status_code == 400 and "pixels" in bomb.text
+    noise = np.random.default_rng(0).integers(0, 256, (1100, 1100, 3), dtype=np.uint8)
+    big = post(server, "colorize", {"image": ("noise.png", png_bytes(noise), "image/png")})
+    assert big.status_code == 400 and "exceeds the limit" in big.text
+
+
+def test_exif_rotation_is_honoured_and_gif_gives_its_first_frame(server):
+    image = Image.fromarray(photo(12, size=(40, 80)))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    rotated = post(server, "colorize", {"image": ("r.jpg", buffer.getvalue(), "image/jpeg")})
+    assert rotated.status_code == 200 and as_image(rotated).shape[:2] == (80, 40)
+    frames = [Image.fromarray(photo(i, size=(24, 24))) for i in (13, 14)]
+    gif = io.BytesIO()
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:])
+    assert post(server, "colorize", {"image": ("a.gif", gif.getvalue(), "image/gif")}).status_code == 200
+
+
 def test_missing_field_is_a_4xx_and_the_service_keeps_serving(server):
     assert 400 <= post(server, "colorize", {}).status_code < 500
     assert httpx.get(f"{server}/healthz").status_code == 200
@@ -147,3 +151,45 @@ def test_web_page_and_thumbnails_are_served_offline(server):
     thumb = httpx.get(f"{server}/ui/thumbnail/greatwave")
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     assert httpx.get(f"{server}/ui/thumbnail/nope").status_code == 404
+
+
+@pytest.mark.skipif(not Path(shutil.which("chromium") or "/usr/bin/chromium").exists()
+                    and not os.environ.get("CHROMASTYLE_REQUIRE_BROWSER"), reason="Debian's chromium not installed")
+def test_web_page_in_a_browser_colourises_and_shows_errors(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from test_mlflow_ui import CHROMIUM, CHROMIUM_FLAGS
+
+    gray = tmp_path / "gray.png"
+    gray.write_bytes(png_bytes(photo(11, size=(64, 96)), mode="L"))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"definitely not a jpeg")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.goto(f"{server}/ui/", wait_until="load")
+        page.locator(".thumb[data-style='greatwave']").wait_for(timeout=20_000)
+        page.set_input_files("#file", str(gray))
+        page.click("#go")
+        page.wait_for_function("document.getElementById('after').naturalWidth > 0", timeout=30_000)
+        pixels = page.evaluate("""() => {
+            const img = document.getElementById('after');
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+            const ctx = canvas.getContext('2d'); ctx.drawImage(img, 0, 0);
+            const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            let spread = 0;
+            for (let i = 0; i < data.length; i += 4) spread += Math.abs(data[i] - data[i + 1]) + Math.abs(data[i + 1] - data[i + 2]);
+            return {width: canvas.width, height: canvas.height, chroma: spread / (data.length / 4)};
+        }""")
+        page.screenshot(path=str(tmp_path / "web_colourised.png"), full_page=True)
+        assert (pixels["width"], pixels["height"]) == (96, 64)
+        assert pixels["chroma"] > 1.0, "the result is coloured, not gray"
+        assert page.locator("#download").is_visible()
+
+        page.set_input_files("#file", str(bad))
+        page.click("#go")
+        page.locator("#error").wait_for(state="visible", timeout=30_000)
+        assert "not an image" in page.inner_text("#error")
+        page.screenshot(path=str(tmp_path / "web_error.png"), full_page=True)
+        browser.close()

@@ -111,6 +111,8 @@ class RegisterConfig(_Section):
 
 class PackageConfig(_Section):
     bento_model_name: str = Field("chromastyle", pattern=r"^[a-z0-9_.-]+$")
+    max_upload_bytes: int = Field(20_000_000, ge=1)
+    max_pixels: int = Field(16_000_000, ge=1)
 
 
 class Params(_Section):

@@ -17,6 +17,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 
 from chromastyle.colour import grayscale_rgb, rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor
 from chromastyle.metrics.colourfulness import colourfulness, colourfulness_category
+from chromastyle.metrics.fid import fid_unavailable_reason, standard_fid
 from chromastyle.metrics.frechet import FEATURE_NAME, frechet_and_kid
 from chromastyle.metrics.grid import image_grid
 from chromastyle.model.integrated import Chromastyle
@@ -101,6 +102,12 @@ def evaluate(model: Chromastyle, truth: np.ndarray, names: list[str], styles: np
     metrics: dict = {name: system_metrics(out, truth) for name, out in outputs.items()}
     metrics["style"] = style_metrics(model, outputs["model"], styles, style_names, alphas)
     metrics["frechet_backbone"] = FEATURE_NAME
+    reason = fid_unavailable_reason()
+    if reason is None:
+        for system, out in outputs.items():
+            metrics[system]["fid"] = standard_fid(_as_uint8_nchw(truth), _as_uint8_nchw(out))
+    else:
+        metrics["fid_unavailable"] = reason
     metrics["test_images"] = len(truth)
     per_image = _per_image_table(outputs, truth, names)
     grid = _sample_grid(model, outputs, truth, styles, style_names, grid_images)

@@ -85,6 +85,35 @@ def _gradient_energy(x: torch.Tensor) -> torch.Tensor:
     return dx + dy
 
 
+class _PrecomputedFeatures(nn.Module):
+    """Lets torchmetrics' Fréchet/KID take feature vectors directly (features are computed once)."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features.double()
+
+
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two N×D feature sets (torchmetrics' formula)."""
+    metric = FrechetInceptionDistance(feature=_PrecomputedFeatures(real.shape[1]))
+    metric.update(real, real=True)
+    metric.update(fake, real=False)
+    return float(metric.compute())
+
+
+def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subset_size: int = 50) -> tuple[float, float]:
+    """KID (unbiased polynomial-kernel MMD², torchmetrics) between two N×D feature sets: (mean, std)."""
+    metric = KernelInceptionDistance(feature=_PrecomputedFeatures(real.shape[1]),
+                                     subset_size=min(subset_size, len(real), len(fake)))
+    metric.update(real, real=True)
+    metric.update(fake, real=False)
+    mean, std = metric.compute()
+    return float(mean), float(std)
+
+
 def frechet_and_kid(real: torch.Tensor, fake: torch.Tensor, kid_subset: int = 50) -> tuple[float, float, float]:
     """(Fréchet distance, KID mean, KID std) of two uint8 N×3×H×W image sets on the offline features."""
     if real.shape[1:] != fake.shape[1:] or len(real) != len(fake):
@@ -93,10 +122,7 @@ def frechet_and_kid(real: torch.Tensor, fake: torch.Tensor, kid_subset: int = 50
     if len(real) < 2:
         raise ValueError("the Fréchet distance needs at least 2 images per set")
     extractor = LabStatisticsFeatures()
-    fid = FrechetInceptionDistance(feature=extractor, normalize=False)
-    kid = KernelInceptionDistance(feature=extractor, subset_size=min(kid_subset, len(real)), normalize=False)
-    for metric in (fid, kid):
-        metric.update(real, real=True)
-        metric.update(fake, real=False)
-    kid_mean, kid_std = kid.compute()
-    return float(fid.compute()), float(kid_mean), float(kid_std)
+    with torch.no_grad():
+        real_features, fake_features = extractor(real), extractor(fake)
+    kid_mean, kid_std = kernel_distance(real_features, fake_features, kid_subset)
+    return frechet_distance(real_features, fake_features), kid_mean, kid_std

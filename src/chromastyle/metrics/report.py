@@ -4,7 +4,7 @@ from __future__ import annotations
 
 SYSTEM_COLUMNS = [("colourfulness", "CF"), ("colourfulness_category", "category"), ("delta_cf", "ΔCF ↓"),
                   ("frechet_offline", "Fréchet (offline) ↓"), ("kid_offline", "KID (offline) ↓"),
-                  ("psnr", "PSNR ↑"), ("ssim", "SSIM ↑")]
+                  ("psnr", "PSNR ↑"), ("ssim", "SSIM ↑"), ("fid", "FID ↓")]
 SYSTEMS = ("model", "champion", "grayscale")
 
 
@@ -15,13 +15,14 @@ def _cell(value) -> str:
 def evaluation_markdown(metrics: dict, grid_file: str) -> str:
     lines = ["# Evaluation", "",
              f"Test images: {metrics['test_images']}. Fréchet/KID features: `{metrics['frechet_backbone']}` "
-             "(weight-free colour + structure statistics; not FID: InceptionV3 FID weights are not available "
-             "offline, so FID is not reported).", "",
+             "(weight-free colour + structure statistics; not FID).",
+             f"Standard FID: {'reported below' if 'fid_unavailable' not in metrics else 'not computed: ' + metrics['fid_unavailable']}.",
+             "",
              "| system | " + " | ".join(title for _, title in SYSTEM_COLUMNS) + " |",
              "|---|" + "---|" * len(SYSTEM_COLUMNS)]
     for system in SYSTEMS:
         if system in metrics:
-            lines.append(f"| {system} | " + " | ".join(_cell(metrics[system][k]) for k, _ in SYSTEM_COLUMNS) + " |")
+            lines.append(f"| {system} | " + " | ".join(_cell(metrics[system].get(k, "–")) for k, _ in SYSTEM_COLUMNS) + " |")
     lines += ["", "## Style transfer (style loss to the style image; lower = closer to the style)", "",
               "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in sorted(metrics["style"].items())]

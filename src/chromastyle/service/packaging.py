@@ -11,17 +11,20 @@ import bentoml
 log = logging.getLogger(__name__)
 
 
-def import_model(model_dir: Path, styles_dir: Path, name: str, labels: dict[str, str]) -> str:
-    """Copy the model folder (+ style gallery) into the BentoML store; reuse an identical import."""
+def import_model(model_dir: Path, styles_dir: Path, name: str, labels: dict[str, str],
+                 limits: dict[str, int] | None = None) -> str:
+    """Copy the model folder (+ style gallery) into the BentoML store; reuse an identical import.
+
+    `limits` (max_upload_bytes, max_pixels) travel as the model's metadata: the service reads them."""
     try:
         existing_models = bentoml.models.list(name)
     except bentoml.exceptions.NotFound:
         existing_models = []
     for existing in existing_models:
-        if existing.info.labels == labels:
+        if existing.info.labels == labels and existing.info.metadata == (limits or {}):
             log.info("BentoML model %s already holds this version", existing.tag)
             return str(existing.tag)
-    with bentoml.models.create(name, labels=labels) as stored:
+    with bentoml.models.create(name, labels=labels, metadata=limits or {}) as stored:
         shutil.copytree(model_dir, stored.path, dirs_exist_ok=True)
         shutil.copytree(styles_dir, Path(stored.path) / "styles", dirs_exist_ok=True)
     log.info("imported %s into the BentoML model store as %s", model_dir, stored.tag)

@@ -29,18 +29,25 @@ from chromastyle.imaging import ImageDecodeError, decode_image  # noqa: E402
 from chromastyle.model.integrated import Chromastyle as ChromastyleModel  # noqa: E402
 
 MODEL_TAG = os.environ.get("CHROMASTYLE_BENTO_MODEL", "chromastyle:latest")
-MAX_UPLOAD_BYTES = int(os.environ.get("CHROMASTYLE_MAX_UPLOAD_BYTES", 20_000_000))
-MAX_PIXELS = int(os.environ.get("CHROMASTYLE_MAX_PIXELS", 16_000_000))
+REQUEST_TIMEOUT_S = int(os.environ.get("CHROMASTYLE_REQUEST_TIMEOUT_S", 120))
+# Upload limits: package.* in params.yaml (stored as the BentoML model's metadata); env overrides.
+DEFAULT_LIMITS = {"max_upload_bytes": 20_000_000, "max_pixels": 16_000_000}
 STYLE_SIDE = 256  # style images are statistics: a 256² view carries them at a fraction of the cost
 
 
-def read_upload(path: Path, field: str) -> np.ndarray:
+def service_limits(metadata: dict) -> dict[str, int]:
+    """The upload limits: env CHROMASTYLE_MAX_UPLOAD_BYTES / _MAX_PIXELS, else the model's metadata."""
+    return {key: int(os.environ.get(f"CHROMASTYLE_{key.upper()}", metadata.get(key, default)))
+            for key, default in DEFAULT_LIMITS.items()}
+
+
+def read_upload(path: Path, field: str, limits: dict[str, int]) -> np.ndarray:
     """Decode an uploaded file or raise InvalidArgument (HTTP 400) naming the field and the problem."""
     size = path.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise InvalidArgument(f"{field}: upload of {size} bytes exceeds the limit of {MAX_UPLOAD_BYTES}")
+    if size > limits["max_upload_bytes"]:
+        raise InvalidArgument(f"{field}: upload of {size} bytes exceeds the limit of {limits['max_upload_bytes']}")
     try:
-        return decode_image(path.read_bytes(), max_pixels=MAX_PIXELS)
+        return decode_image(path.read_bytes(), max_pixels=limits["max_pixels"])
     except ImageDecodeError as err:
         raise InvalidArgument(f"{field}: {str(err).replace('upload: ', '')}") from None
 
@@ -81,7 +88,7 @@ def thumbnail(name: str) -> Response:
 
 
 @bentoml.asgi_app(web, path="/ui")
-@bentoml.service(name="chromastyle", traffic={"timeout": 120}, workers=1)
+@bentoml.service(name="chromastyle", traffic={"timeout": REQUEST_TIMEOUT_S}, workers=1)
 class Chromastyle:
     bento_model = bentoml.models.BentoModel(MODEL_TAG)
 
@@ -90,6 +97,7 @@ class Chromastyle:
         model_path = Path(self.bento_model.path)
         self.model = ChromastyleModel.load(model_path)
         self.labels = dict(self.bento_model.info.labels)
+        self.limits = service_limits(dict(self.bento_model.info.metadata))
         self.gallery = {p.stem: p for p in sorted((model_path / "styles").glob("*")) if p.suffix.lower() in
                         {".jpg", ".jpeg", ".png"}}
         self._style_cache: dict[str, torch.Tensor] = {}
@@ -109,12 +117,12 @@ class Chromastyle:
     @bentoml.api
     def colorize(self, image: Annotated[Path, ContentType("image/*")]) -> Image.Image:
         """Colourise a (grayscale or any) photo; returns a PNG at the input's full resolution."""
-        return Image.fromarray(tensor_to_uint8(self._colourise(read_upload(image, "image")))[0])
+        return Image.fromarray(tensor_to_uint8(self._colourise(read_upload(image, "image", self.limits)))[0])
 
     def _stylise(self, image: Path, style: torch.Tensor, alpha: float, preserve_color: bool) -> Image.Image:
         if not 0.0 <= alpha <= 1.0:
             raise InvalidArgument(f"alpha: must lie in [0, 1], got {alpha}")
-        content_rgb = read_upload(image, "image")
+        content_rgb = read_upload(image, "image", self.limits)
         with torch.no_grad():
             out = self.model.stylize(self._colourise(content_rgb), [style], alpha=alpha, preserve_color=preserve_color)
         return Image.fromarray(tensor_to_uint8(out)[0])
@@ -132,7 +140,7 @@ class Chromastyle:
                        style_image: Annotated[Path, ContentType("image/*")], alpha: float = 0.7,
                        preserve_color: bool = False) -> Image.Image:
         """Colourise, then repaint in the style of an uploaded painting."""
-        return self._stylise(image, _style_tensor(read_upload(style_image, "style_image")), alpha, preserve_color)
+        return self._stylise(image, _style_tensor(read_upload(style_image, "style_image", self.limits)), alpha, preserve_color)
 
     @bentoml.api
     def styles(self) -> list[str]:
@@ -143,4 +151,4 @@ class Chromastyle:
     def info(self) -> dict:
         """Model provenance: MLflow version and run, loss network, device."""
         return {"bento_model": str(self.bento_model.tag), "labels": self.labels,
-                "loss_network": self.model.cfg.loss_network, "device": "cpu"}
+                "loss_network": self.model.cfg.loss_network, "device": "cpu", "limits": self.limits}

@@ -139,7 +139,8 @@ class Trainer:
             if self.step % self.cfg.log_every == 0 or self.step == total:
                 row = {"phase": PHASES.index(phase), "step": self._global_step(), **losses}
                 self.curve.append(row)
-                self.tracker.log_metrics({f"{phase}/{k}": v for k, v in losses.items()}, self._global_step())
+                self.tracker.log_metrics({**{f"{phase}/{k}": v for k, v in losses.items()},
+                                          **self._learning_rates(phase)}, self._global_step())
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
             if bar.disable and (self.step % max(1, total // 10) == 0 or self.step == total):
                 # No terminal (CI, log files): a plain progress line every 10 % instead of a bar.
@@ -155,6 +156,11 @@ class Trainer:
             self.summary[f"{phase}_images_per_s"] = rate
             self.tracker.log_metrics({f"{phase}/images_per_s": rate}, self._global_step())
             log.info("%s phase: %d steps at %.1f images/s", phase, done, rate)
+
+    def _learning_rates(self, phase: str) -> dict[str, float]:
+        optimisers = {"lr_generator": self.opt_g, "lr_discriminator": self.opt_d} if phase == "colorizer" \
+            else {"lr_stylizer": self.opt_s}
+        return {f"{phase}/{name}": opt.param_groups[0]["lr"] for name, opt in optimisers.items()}
 
     def _global_step(self) -> int:
         return self.step + (self.cfg.colorizer_steps if self.phase == "stylizer" else 0)

@@ -1,0 +1,80 @@
+"""Metrics against independent references: scipy's closed form, invariances, refusals."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+
+from chromastyle.metrics.evaluate import system_metrics
+from chromastyle.metrics.frechet import LabStatisticsFeatures, frechet_and_kid, frechet_distance, kernel_distance
+from conftest import photo
+
+
+def scipy_frechet(a: np.ndarray, b: np.ndarray) -> float:
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def test_frechet_matches_scipy_on_gaussian_samples():
+    rng = np.random.default_rng(0)
+    a = rng.multivariate_normal(np.zeros(4), np.diag([1.0, 2.0, 0.5, 1.0]), size=3000)
+    b = rng.multivariate_normal(np.array([1.0, 0, 0, -1]), np.eye(4) * 1.5, size=3000)
+    ours = frechet_distance(torch.from_numpy(a), torch.from_numpy(b))
+    assert ours == pytest.approx(scipy_frechet(a, b), rel=1e-6)
+    # And close to the closed form of the true distributions: |Δμ|² + Σ(σa² + σb² - 2σaσb).
+    variances_a, variance_b = np.array([1.0, 2.0, 0.5, 1.0]), 1.5
+    truth = 2.0 + float(np.sum(variances_a + variance_b - 2 * np.sqrt(variances_a * variance_b)))
+    assert ours == pytest.approx(truth, abs=0.15)
+
+
+def test_kid_is_unbiased_on_samples_of_one_distribution():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    mean, std = kernel_distance(torch.from_numpy(a), torch.from_numpy(b), subset_size=100)
+    assert abs(mean) < max(3 * std, 1e-3)
+    shifted, _ = kernel_distance(torch.from_numpy(a), torch.from_numpy(b + 1.0), subset_size=100)
+    assert shifted > 10 * max(abs(mean), 1e-4)
+
+
+def _images(count: int, seed: int) -> torch.Tensor:
+    return torch.from_numpy(np.stack([photo(seed + i, size=(32, 32)) for i in range(count)])).permute(0, 3, 1, 2)
+
+
+def test_offline_features_are_permutation_invariant_and_zero_on_identical_sets():
+    real, fake = _images(8, 0), _images(8, 100)
+    order = torch.randperm(8, generator=torch.Generator().manual_seed(0))
+    assert frechet_and_kid(real, fake)[0] == pytest.approx(frechet_and_kid(real[order], fake)[0], rel=1e-9)
+    assert frechet_and_kid(real, real)[0] == pytest.approx(0.0, abs=1e-6)
+    gray = real.float().mean(1, keepdim=True).expand(-1, 3, -1, -1).round().to(torch.uint8)
+    assert frechet_and_kid(real, gray)[0] > frechet_and_kid(real, fake)[0]
+
+
+def test_features_are_weight_free_and_fixed():
+    extractor = LabStatisticsFeatures()
+    assert not list(extractor.parameters())
+    assert extractor(_images(2, 5)).shape == (2, LabStatisticsFeatures.num_features)
+
+
+def test_mismatched_image_sets_are_refused():
+    with pytest.raises(ValueError, match="evaluation sets differ"):
+        frechet_and_kid(_images(4, 0), _images(3, 0))
+    truth = np.stack([photo(i, size=(16, 16)) for i in range(3)])
+    with pytest.raises(ValueError, match="same images"):
+        system_metrics(truth[:2], truth)
+
+
+def test_system_metrics_of_ground_truth_itself():
+    truth = np.stack([photo(i, size=(32, 32)) for i in range(4)])
+    figures = system_metrics(truth, truth)
+    assert figures["delta_cf"] == 0.0 and figures["ssim"] == pytest.approx(1.0)
+    assert figures["frechet_offline"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_standard_fid_is_absent_with_a_reason_when_unavailable(monkeypatch, tmp_path):
+    from chromastyle.metrics import fid
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    reason = fid.fid_unavailable_reason()
+    assert reason and ("torch-fidelity" in reason or "weights" in reason)
