@@ -137,3 +137,39 @@ def test_second_repro_skips_everything_and_a_param_change_invalidates_train_onwa
     assert challenger.tags["promotion_reason"].startswith(("beats champion", "kept champion"))
     metrics = json.loads((repo / "metrics" / "eval.json").read_text())
     assert "champion" in metrics, "the previous champion is a baseline of the second evaluation"
+
+
+def test_the_built_bento_serves_over_http(pipeline_repo, tmp_path):
+    """`bentoml serve <bento>` (what the README's serve command runs), called by BentoML's own
+    client and by a raw multipart POST, then stopped."""
+    import bentoml
+    import httpx
+    import numpy as np
+    from PIL import Image
+
+    from conftest import free_port, photo, png_bytes, wait_until_ready
+
+    repo, env, _ = pipeline_repo
+    bento = json.loads((repo / "models" / "bento.json").read_text())["bento"]
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve", bento, "--host", "127.0.0.1",
+                               "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{base}/readyz", server)
+        image = tmp_path / "gray.png"
+        image.write_bytes(png_bytes(photo(3, size=(50, 70)), mode="L"))
+        with bentoml.SyncHTTPClient(base) as client:
+            result = client.colorize(image=image)
+            info = client.info()
+        colour = np.asarray(result.convert("RGB") if hasattr(result, "convert") else Image.open(result))
+        assert colour.shape == (50, 70, 3)
+        assert info["labels"]["mlflow_version"] in ("1", "2")
+        raw = httpx.post(f"{base}/stylize", files={"image": ("g.png", image.read_bytes(), "image/png")},
+                         data={"style_name": "greatwave", "alpha": "0.5"}, timeout=60)
+        assert raw.status_code == 200 and raw.headers["content-type"].startswith("image/")
+        assert httpx.post(f"{base}/colorize", files={"image": ("x.png", b"nope", "image/png")}).status_code == 400
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)

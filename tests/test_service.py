@@ -70,6 +70,8 @@ def test_stylize_with_a_gallery_style_and_an_upload(server):
     uploaded = post(server, "stylize_upload", {"image": image, "style_image": ("s.png", png_bytes(photo(3)), "image/png")},
                     {"alpha": "1.0", "preserve_color": "true"})
     assert uploaded.status_code == 200, uploaded.text
+    mixed = post(server, "stylize", {"image": image}, {"style_name": "greatwave,kandinky", "weights": "0.7,0.3"})
+    assert mixed.status_code == 200, mixed.text
     assert httpx.post(f"{server}/styles", json={}).json() == ["greatwave", "kandinky"]
 
 
@@ -107,7 +109,9 @@ def test_too_many_pixels_is_refused(server):
 
 
 @pytest.mark.parametrize("data, message", [({"style_name": "nope"}, "unknown style"),
-                                           ({"style_name": "greatwave", "alpha": "1.5"}, "alpha")])
+                                           ({"style_name": "greatwave", "alpha": "1.5"}, "alpha"),
+                                           ({"style_name": "greatwave,kandinky", "weights": "1"}, "weights"),
+                                           ({"style_name": "greatwave", "weights": "a,b"}, "weights")])
 def test_bad_parameters_get_a_400(server, data, message):
     response = post(server, "stylize", {"image": ("p.png", png_bytes(photo(9)), "image/png")}, data)
     assert response.status_code == 400 and message in response.text

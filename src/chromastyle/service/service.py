@@ -52,6 +52,15 @@ def read_upload(path: Path, field: str, limits: dict[str, int]) -> np.ndarray:
         raise InvalidArgument(f"{field}: {str(err).replace('upload: ', '')}") from None
 
 
+def _parse_weights(text: str) -> list[float] | None:
+    if not text.strip():
+        return None
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise InvalidArgument(f"weights: expected comma-separated numbers like 0.7,0.3, got {text!r}") from None
+
+
 def _style_tensor(rgb: np.ndarray) -> torch.Tensor:
     image = Image.fromarray(rgb)
     image.thumbnail((STYLE_SIDE, STYLE_SIDE), Image.Resampling.LANCZOS)
@@ -119,28 +128,36 @@ class Chromastyle:
         """Colourise a (grayscale or any) photo; returns a PNG at the input's full resolution."""
         return Image.fromarray(tensor_to_uint8(self._colourise(read_upload(image, "image", self.limits)))[0])
 
-    def _stylise(self, image: Path, style: torch.Tensor, alpha: float, preserve_color: bool) -> Image.Image:
+    def _stylise(self, image: Path, styles: list[torch.Tensor], weights: list[float] | None, alpha: float,
+                 preserve_color: bool) -> Image.Image:
         if not 0.0 <= alpha <= 1.0:
             raise InvalidArgument(f"alpha: must lie in [0, 1], got {alpha}")
         content_rgb = read_upload(image, "image", self.limits)
-        with torch.no_grad():
-            out = self.model.stylize(self._colourise(content_rgb), [style], alpha=alpha, preserve_color=preserve_color)
+        try:
+            with torch.no_grad():
+                out = self.model.stylize(self._colourise(content_rgb), styles, weights, alpha, preserve_color)
+        except ValueError as err:  # e.g. weights that do not match the styles
+            raise InvalidArgument(str(err)) from None
         return Image.fromarray(tensor_to_uint8(out)[0])
 
     @bentoml.api
     def stylize(self, image: Annotated[Path, ContentType("image/*")], style_name: str, alpha: float = 0.7,
-                preserve_color: bool = False) -> Image.Image:
-        """Colourise, then repaint in a gallery style (names: /styles), α = content/style trade-off."""
-        if not 0.0 <= alpha <= 1.0:
-            raise InvalidArgument(f"alpha: must lie in [0, 1], got {alpha}")
-        return self._stylise(image, self._gallery_style(style_name), alpha, preserve_color)
+                preserve_color: bool = False, weights: str = "") -> Image.Image:
+        """Colourise, then repaint in gallery style(s) (names: /styles; several as `a,b` with
+        `weights` like `0.7,0.3` to mix them); α = content/style trade-off in [0, 1]."""
+        names = [name.strip() for name in style_name.split(",") if name.strip()]
+        if not names:
+            raise InvalidArgument("style_name: give at least one gallery style (see /styles)")
+        return self._stylise(image, [self._gallery_style(n) for n in names], _parse_weights(weights), alpha,
+                             preserve_color)
 
     @bentoml.api
     def stylize_upload(self, image: Annotated[Path, ContentType("image/*")],
                        style_image: Annotated[Path, ContentType("image/*")], alpha: float = 0.7,
                        preserve_color: bool = False) -> Image.Image:
         """Colourise, then repaint in the style of an uploaded painting."""
-        return self._stylise(image, _style_tensor(read_upload(style_image, "style_image", self.limits)), alpha, preserve_color)
+        style = _style_tensor(read_upload(style_image, "style_image", self.limits))
+        return self._stylise(image, [style], None, alpha, preserve_color)
 
     @bentoml.api
     def styles(self) -> list[str]:
