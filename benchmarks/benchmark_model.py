@@ -158,7 +158,7 @@ def main() -> None:
                                   100.0, channels_last=False)
         print(f"{size:>4}²  chromastyle {ours:7.1f}   pix2pix {base:7.1f}   ratio {ours / base:5.2f}×")
 
-    model = Chromastyle(ModelConfig(base_channels=32, work_side=128)).to(device).eval()
+    model = Chromastyle(ModelConfig(base_channels=32, work_side=96)).to(device).eval()
     print("\n== stylizer phase throughput, images/s ==")
     decoder_opt = torch.optim.Adam(model.decoder.parameters(), 1e-3)
     content, style = torch.rand(args.batch, 3, 64, 64, device=device), torch.rand(args.batch, 3, 64, 64, device=device)
@@ -195,7 +195,7 @@ def main() -> None:
 
     print("\n== FLOPs per image ==")
     lightness = torch.rand(1, 1, 256, 256, device=device) * 100
-    print(f"colourise 256² input (G at 128²): {gflops(model, lightness):6.2f} GFLOP")
+    print(f"colourise 256² input (G at 96²):  {gflops(model, lightness):6.2f} GFLOP")
     print(f"stylise   256² input:             {gflops(model, lightness, torch.rand(1, 3, 256, 256, device=device)):6.2f} GFLOP")
     print(f"pix2pix G at 256²:                {gflops(Pix2PixUNet(256).to(device).eval(), torch.rand(1, 1, 256, 256, device=device)):6.2f} GFLOP")
     params = sum(p.numel() for p in model.colorizer.parameters()) / 1e6

@@ -65,7 +65,7 @@ class TrainConfig(_Section):
     style_weight: float = Field(5.0, ge=0.0)
     content_weight: float = Field(1.0, ge=0.0)
     reconstruction_weight: float = Field(1.0, ge=0.0)
-    work_side: int = Field(128, ge=16, le=4096)
+    work_side: int = Field(96, ge=16, le=4096)
     checkpoint_every: int = Field(100, ge=1)
     sample_every: int = Field(250, ge=1)
     log_every: int = Field(20, ge=1)
