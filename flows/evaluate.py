@@ -27,11 +27,10 @@ log = logging.getLogger("chromastyle.evaluate")
 
 @task(name="load-champion")
 def load_champion(model_name: str) -> Chromastyle | None:
-    folder = registry.download_champion(model_name)
-    if folder is None:
+    champion = registry.load_champion(model_name)
+    if champion is None:
         log.info("no champion registered yet: the champion baseline is skipped")
-        return None
-    return Chromastyle.load(folder)
+    return champion
 
 
 @task(name="compute-metrics")

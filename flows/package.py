@@ -3,6 +3,8 @@
 from flows._common import ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
 
 import json
+import tempfile
+from pathlib import Path
 
 from prefect import flow, task
 
@@ -15,10 +17,11 @@ OUT_FILE = ROOT / "models" / "bento.json"
 
 @task(name="import-champion")
 def import_champion(params: Params, labels: dict) -> str:
-    folder = registry.download_champion(params.register_.model_name)
     styles = params.data.styles if params.data.styles.is_absolute() else ROOT / params.data.styles
     limits = {"max_upload_bytes": params.package.max_upload_bytes, "max_pixels": params.package.max_pixels}
-    return import_model(folder, styles, params.package.bento_model_name, labels, limits)
+    with tempfile.TemporaryDirectory(prefix="chromastyle-champion-") as scratch:
+        folder = registry.download_champion(params.register_.model_name, Path(scratch))
+        return import_model(folder, styles, params.package.bento_model_name, labels, limits)
 
 
 @task(name="bentoml-build")

@@ -75,4 +75,5 @@ def test_no_champion_means_nothing_to_download(mlflow_store):
     from chromastyle import registry
 
     assert registry.champion_info("chromastyle") is None
-    assert registry.download_champion("chromastyle") is None
+    assert registry.download_champion("chromastyle", mlflow_store / "dl") is None
+    assert registry.load_champion("chromastyle") is None

@@ -45,11 +45,11 @@ def load_model(args: argparse.Namespace):
         return Chromastyle.load(args.model)
     from chromastyle import registry
 
-    folder = registry.download_champion(args.model_name)
-    if folder is None:
+    model = registry.load_champion(args.model_name)
+    if model is None:
         raise FileNotFoundError(f"no champion of registered model {args.model_name!r} in the MLflow registry "
                                 f"(run `make run`, or pass --model PATH)")
-    return Chromastyle.load(folder)
+    return model
 
 
 def resolve_styles(args: argparse.Namespace):
@@ -106,12 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     if args.command == "stylize" and not 0.0 <= args.alpha <= 1.0:
-        print(f"chromastyle: --alpha must lie in [0, 1], got {args.alpha}", file=sys.stderr)
+        sys.stderr.write(f"chromastyle: --alpha must lie in [0, 1], got {args.alpha}\n")
         return 2
     try:
         return run(args)
     except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"chromastyle: {err}", file=sys.stderr)
+        sys.stderr.write(f"chromastyle: {err}\n")
         return 2
 
 

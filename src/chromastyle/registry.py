@@ -240,13 +240,22 @@ def champion_info(name: str) -> dict | None:
     return {"version": str(version.version), "run_id": version.run_id, "tags": dict(version.tags)}
 
 
-def download_champion(name: str, target: Path | None = None) -> Path | None:
-    """Local folder (model.safetensors + config.json) of the champion, or None when there is none."""
+def download_champion(name: str, target: Path) -> Path | None:
+    """Download the champion into `target`; its model folder (model.safetensors + config.json),
+    or None when there is no champion."""
     if champion_info(name) is None:
         return None
-    target = Path(target or tempfile.mkdtemp(prefix="chromastyle-champion-"))
     local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}@{CHAMPION}", dst_path=str(target))
     return Path(local) / "artifacts" / Path(_model_dir_name(local))
+
+
+def load_champion(name: str):
+    """The champion as a Chromastyle model (downloaded to a temporary folder, then removed), or None."""
+    from chromastyle.model.integrated import Chromastyle
+
+    with tempfile.TemporaryDirectory(prefix="chromastyle-champion-") as scratch:
+        folder = download_champion(name, Path(scratch))
+        return None if folder is None else Chromastyle.load(folder)
 
 
 def _model_dir_name(local: str) -> str:
