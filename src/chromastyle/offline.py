@@ -11,6 +11,7 @@ import os
 TELEMETRY_OFF = {
     "NO_ALBUMENTATIONS_UPDATE": "1",  # albumentations fetches a version check on import otherwise
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # one bar line per file floods logs and the CLI
     "DO_NOT_TRACK": "true",
     "DVC_NO_ANALYTICS": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # else "database is locked" tracebacks
