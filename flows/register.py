@@ -18,6 +18,17 @@ EVAL_FILE = ROOT / "metrics" / "eval.json"
 OUT_FILE = ROOT / "models" / "registration.json"
 
 
+def _dvc_raw_data_md5() -> str:
+    """DVC's own hash of the ingested data (data/raw in dvc.lock), or "unknown" outside `dvc repro`."""
+    import yaml
+
+    lock = ROOT / "dvc.lock"
+    if not lock.is_file():
+        return "unknown"
+    outs = yaml.safe_load(lock.read_text()).get("stages", {}).get("ingest", {}).get("outs", [])
+    return next((out.get("md5", "unknown") for out in outs if out.get("path") == "data/raw"), "unknown")
+
+
 @task(name="register-and-gate")
 def register_version(params: Params, run_id: str, metrics: dict, tags: dict):
     return registry.register(MODEL_DIR, run_id, metrics, tags, params.register_)
@@ -34,7 +45,7 @@ def register_flow(params: Params):
         return fail(err)
     model, champion = metrics["model"], metrics.get("champion", {})
     tags = {
-        **registry.provenance_tags(), "data_hash": data_hash,
+        **registry.provenance_tags(), "data_hash": data_hash, "dvc_data_md5": _dvc_raw_data_md5(),
         "params_hash": fingerprint(params.model_dump(mode="json", by_alias=True)),
         "loss_network": f"{model_cfg.loss_network} ({model_cfg.loss_network_source})",
         "frechet_backbone": metrics["frechet_backbone"],

@@ -98,6 +98,7 @@ def test_registry_has_a_champion_with_provenance(pipeline_repo):
     champion = client.get_model_version_by_alias("chromastyle", "champion")
     challenger = client.get_model_version_by_alias("chromastyle", "challenger")
     assert champion.version == challenger.version
+    assert champion.tags["dvc_data_md5"].endswith(".dir")
     for tag in ("git_commit", "data_hash", "params_hash", "loss_network", "frechet_backbone", "training_device",
                 "validation_status", "promotion_reason"):
         assert champion.tags.get(tag), tag

@@ -72,7 +72,9 @@ def test_stylize_with_a_gallery_style_and_an_upload(server):
     assert uploaded.status_code == 200, uploaded.text
     mixed = post(server, "stylize", {"image": image}, {"style_name": "greatwave,kandinky", "weights": "0.7,0.3"})
     assert mixed.status_code == 200, mixed.text
-    assert httpx.post(f"{server}/styles", json={}).json() == ["greatwave", "kandinky"]
+    gallery = httpx.post(f"{server}/styles", json={}).json()
+    assert [style["name"] for style in gallery] == ["greatwave", "kandinky"]
+    assert httpx.get(f"{server}{gallery[0]['thumbnail']}").headers["content-type"] == "image/jpeg"
 
 
 def _cmyk():

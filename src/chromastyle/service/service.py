@@ -160,9 +160,9 @@ class Chromastyle:
         return self._stylise(image, [style], None, alpha, preserve_color)
 
     @bentoml.api
-    def styles(self) -> list[str]:
-        """Names of the gallery styles, for stylize's style_name."""
-        return list(self.gallery)
+    def styles(self) -> list[dict[str, str]]:
+        """The gallery: each style's name (for stylize's style_name) and its thumbnail's URL."""
+        return [{"name": name, "thumbnail": f"/ui/thumbnail/{name}"} for name in self.gallery]
 
     @bentoml.api
     def info(self) -> dict:

@@ -17,13 +17,13 @@ function setPhoto(file) {
 
 async function loadGallery() {
   const response = await fetch("/styles", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
-  for (const name of await response.json()) {
+  for (const { name, thumbnail } of await response.json()) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "thumb";
     button.dataset.style = name;
     button.title = name;
-    button.innerHTML = `<img src="/ui/thumbnail/${encodeURIComponent(name)}" alt="${name}">`;
+    button.innerHTML = `<img src="${thumbnail}" alt="${name}">`;
     $("gallery").appendChild(button);
   }
 }
