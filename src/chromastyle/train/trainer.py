@@ -98,7 +98,6 @@ class Trainer:
         self.curve: list[dict[str, float]] = []
         self.summary: dict[str, float] = {}
         self.phase, self.step = PHASES[0], 0
-        self.extra: dict[str, str] = {}
 
     # -- public -------------------------------------------------------------------------------
     def resume(self) -> bool:
@@ -114,7 +113,6 @@ class Trainer:
         self.phase, self.step = state["phase"], int(state["step"])
         self.curve = json.loads(state["curve"])
         self.summary = json.loads(state["summary"])
-        self.extra = json.loads(state["extra"])
         return True
 
     def run(self) -> TrainResult:
@@ -249,5 +247,5 @@ class Trainer:
             "model": self.model.state_dict(), "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "opt_s": self.opt_s.state_dict(),
             "torch_rng": torch.get_rng_state(), "curve": json.dumps(self.curve),
-            "summary": json.dumps(self.summary), "extra": json.dumps(self.extra),
+            "summary": json.dumps(self.summary),
         })
