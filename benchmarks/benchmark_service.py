@@ -1,12 +1,14 @@
-"""Serving benchmark: a bounded async load against the bento on 127.0.0.1, beside the raw model
-in-process, so the serving overhead is a ratio measured in the same run.
+"""Serving benchmark: a bounded load against the bento on 127.0.0.1, beside the same model in
+process, so the serving overhead is a ratio measured in the same run on the same photo.
 
     python benchmarks/benchmark_service.py                 # starts `bentoml serve chromastyle:latest`
     python benchmarks/benchmark_service.py --url http://127.0.0.1:3000   # an already running service
 
-Prints requests/s and p50/p95/p99 latency at concurrency 1, 4, 16 for 256² and 512² colourise
-and stylise, the error count, and the in-process model throughput at batch 1 and 4 (whether
-batching would pay: adaptive batching is only worth it if batch 4 beats batch 1 per image).
+In-process baseline: `chromastyle.inference.colorize_array` on the decoded photo (what a Python
+user calls), batch 1. Served: POST /colorize with the photo as a PNG upload, answered as PNG (the
+default) or JPEG, at concurrency 1, 2, 4; `served/in-process` = best served req/s / in-process
+images/s. Then stylise cells, and an overload cell (many concurrent stylise requests): how many
+were shed with 503 + Retry-After and how fast. Nothing else should run on the machine meanwhile.
 Every loop is bounded by a request count and a time limit; it only talks to 127.0.0.1.
 """
 
@@ -27,69 +29,79 @@ import httpx
 import numpy as np
 from PIL import Image
 
+ROOT = Path(__file__).resolve().parent.parent
 SIZES = (256, 512)
-CONCURRENCY = (1, 4, 16)
+PHOTO = ROOT / "data" / "sample" / "erase_alpaca.jpg"
 
 
-def test_image(size: int) -> bytes:
-    rng = np.random.default_rng(size)
-    y, x = np.mgrid[0:size, 0:size] / size
-    gray = (127 + 60 * np.sin(8 * x) * np.cos(6 * y) + rng.normal(0, 10, (size, size))).clip(0, 255)
+def gray_photo(size: int) -> np.ndarray:
+    """A real photo (grass, sky, animals), centre-cropped to size², as a user's grayscale scan."""
+    image = Image.open(PHOTO).convert("L")
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(image.convert("RGB"))
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(gray.astype(np.uint8), "L").save(buffer, format="PNG")
+    Image.fromarray(rgb).convert("L").save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-async def load(url: str, api: str, payload: bytes, concurrency: int, requests: int, time_limit: float):
-    latencies, errors = [], 0
-    data = {"style_name": "greatwave", "alpha": "0.7"} if api == "stylize" else {}
-    queue = asyncio.Queue()
-    for _ in range(requests):
-        queue.put_nowait(None)
+async def load(url: str, api: str, payload: bytes, data: dict, concurrency: int, requests: int,
+               time_limit: float) -> tuple[float, list[float], dict[int, int]]:
+    latencies, statuses = [], {}
+    remaining = requests
     deadline = time.perf_counter() + time_limit
 
     async def worker(client: httpx.AsyncClient):
-        nonlocal errors
-        while not queue.empty() and time.perf_counter() < deadline:
-            queue.get_nowait()
+        nonlocal remaining
+        while remaining > 0 and time.perf_counter() < deadline:
+            remaining -= 1
             start = time.perf_counter()
             response = await client.post(f"{url}/{api}", files={"image": ("x.png", payload, "image/png")}, data=data)
             latencies.append(time.perf_counter() - start)
-            errors += response.status_code != 200
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
-    async with httpx.AsyncClient(timeout=120) as client:
+    async with httpx.AsyncClient(timeout=180, limits=httpx.Limits(max_connections=concurrency)) as client:
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return len(latencies) / elapsed, latencies, errors
+    return statuses.get(200, 0) / elapsed, latencies, statuses
 
 
-def percentile(values: list[float], q: float) -> float:
+def ms(values: list[float], q: float) -> float:
     return 1000 * float(np.percentile(values, q)) if values else float("nan")
 
 
-def raw_model_throughput(size: int, batch: int, repeats: int = 5) -> float:
-    import torch
+def in_process_rates(model, size: int, repeats: int) -> dict[str, float]:
+    """images/s of colorize_array (array in, array out) and of stylize_array, batch 1."""
+    from chromastyle.inference import colorize_array, stylize_array
 
-    from chromastyle.colour import rgb_to_l_ab
-    from chromastyle.model.integrated import Chromastyle
-    import bentoml
-
-    model = Chromastyle.load(Path(bentoml.models.get("chromastyle:latest").path))
-    lightness = rgb_to_l_ab(torch.rand(batch, 3, size, size))[0]
-    with torch.no_grad():
-        model.colorize(lightness)
+    rgb = gray_photo(size)
+    style = np.asarray(Image.open(ROOT / "data" / "styles" / "greatwave.jpg").convert("RGB").resize((256, 256)))
+    rates = {}
+    for name, call in (("colorize", lambda: colorize_array(model, rgb, 768)),
+                       ("stylize", lambda: stylize_array(model, colorize_array(model, rgb, 768), [style], None, 0.7,
+                                                         False, 512))):
+        call()
         start = time.perf_counter()
         for _ in range(repeats):
-            model.colorize(lightness)
-    return batch * repeats / (time.perf_counter() - start)
+            call()
+        rates[name] = repeats / (time.perf_counter() - start)
+    return rates
 
 
-def start_bento(port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "bentoml"), "serve", "chromastyle:latest", "--host", "127.0.0.1",
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(120):
+def start_bento(target: str, port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true"}
+    command = [str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1",
+               "--port", str(port)]
+    if workers > 1:
+        env["CHROMASTYLE_WORKERS"] = str(workers)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                               cwd=ROOT / "src", start_new_session=True)
+    for _ in range(180):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                 return process
@@ -97,44 +109,67 @@ def start_bento(port: int) -> subprocess.Popen:
             pass
         time.sleep(1)
     os.killpg(process.pid, signal.SIGTERM)
-    raise RuntimeError("the bento did not become ready in 120 s")
+    raise RuntimeError("the bento did not become ready in 180 s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url")
-    parser.add_argument("--requests", type=int, default=40, help="per (api, size, concurrency) cell")
+    parser.add_argument("--requests", type=int, default=60, help="per cell")
     parser.add_argument("--time-limit", type=float, default=20.0, help="seconds per cell")
+    parser.add_argument("--workers", type=int, default=1, help="BentoML workers when this script starts the bento")
+    parser.add_argument("--target", default="chromastyle:latest",
+                        help="what `bentoml serve` serves: the bento (default) or chromastyle.service.service:Chromastyle")
     args = parser.parse_args()
+    import bentoml
+    import torch
+
+    from chromastyle.model.integrated import Chromastyle
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = Chromastyle.load(Path(bentoml.models.get("chromastyle:latest").path))
+    raw = {size: in_process_rates(model, size, repeats=max(5, args.requests // 4)) for size in SIZES}
+    del model
     process = None
     if args.url is None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        process = start_bento(port)
+        process = start_bento(args.target, port, args.workers)
         args.url = f"http://127.0.0.1:{port}"
+    rows, best = [], {}
     try:
-        print(f"service {args.url}; {args.requests} requests or {args.time_limit:.0f} s per cell")
-        print(f"{'api':<9}{'size':>6}{'conc':>6}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
-        best: dict[tuple[str, int], float] = {}
-        for api in ("colorize", "stylize"):
-            for size in SIZES:
-                payload = test_image(size)
-                for concurrency in CONCURRENCY:
-                    rate, latencies, errors = asyncio.run(
-                        load(args.url, api, payload, concurrency, args.requests, args.time_limit))
-                    best[(api, size)] = max(best.get((api, size), 0.0), rate)
-                    print(f"{api:<9}{size:>6}{concurrency:>6}{rate:>9.2f}{percentile(latencies, 50):>9.1f}"
-                          f"{percentile(latencies, 95):>9.1f}{percentile(latencies, 99):>9.1f}{errors:>8}")
+        for size in SIZES:
+            payload = png_bytes(gray_photo(size))
+            cells = [("colorize", {"format": fmt}, c) for fmt in ("png", "jpeg") for c in (1, 2, 4)]
+            cells += [("stylize", {"style_name": "greatwave", "alpha": "0.7", "format": "png"}, c) for c in (1, 2)]
+            for api, data, concurrency in cells:
+                rate, latencies, statuses = asyncio.run(
+                    load(args.url, api, payload, data, concurrency, args.requests, args.time_limit))
+                key = (api, size)
+                best[key] = max(best.get(key, 0.0), rate)
+                rows.append((api, size, data["format"], concurrency, rate, latencies, statuses))
+        overload = asyncio.run(load(args.url, "stylize", png_bytes(gray_photo(512)),
+                                    {"style_name": "greatwave"}, 40, 40, 120))
     finally:
         if process is not None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
-    print("\nin-process model (colourise), images/s — and the serving overhead")
+
+    print(f"service {args.url}, {args.workers} worker(s); {args.requests} requests or {args.time_limit:.0f} s per cell")
+    print(f"{'api':<9}{'size':>5}{'format':>7}{'conc':>5}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}  statuses")
+    for api, size, fmt, concurrency, rate, latencies, statuses in rows:
+        print(f"{api:<9}{size:>5}{fmt:>7}{concurrency:>5}{rate:>8.2f}{ms(latencies, 50):>8.1f}{ms(latencies, 95):>8.1f}"
+              f"{ms(latencies, 99):>8.1f}  {statuses}")
+    _, latencies, statuses = overload
+    shed = [t for t in latencies if t < 5]
+    print(f"\noverload: 40 concurrent stylise 512² -> {statuses}; {len(shed)} answered within 5 s "
+          f"(p50 {ms(latencies, 50):.0f} ms, max {ms(latencies, 100):.0f} ms)")
+    print("\nin process (chromastyle.inference, batch 1), images/s, and served/in-process (best served req/s)")
     for size in SIZES:
-        single, batched = raw_model_throughput(size, 1), raw_model_throughput(size, 4)
-        print(f"{size:>4}²  batch 1 {single:7.2f}  batch 4 {batched:7.2f} (×{batched / single:.2f} per image)"
-              f"   served/raw {best[('colorize', size)] / single:.2f}")
+        print(f"{size:>4}²  colourise {raw[size]['colorize']:7.2f}  served/in-process "
+              f"{best[('colorize', size)] / raw[size]['colorize']:.2f}   |   stylise {raw[size]['stylize']:6.2f}"
+              f"  served/in-process {best[('stylize', size)] / raw[size]['stylize']:.2f}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ OUT_FILE = ROOT / "models" / "bento.json"
 @task(name="import-champion")
 def import_champion(params: Params, labels: dict) -> str:
     styles = params.data.styles if params.data.styles.is_absolute() else ROOT / params.data.styles
-    limits = {"max_upload_bytes": params.package.max_upload_bytes, "max_pixels": params.package.max_pixels}
+    limits = params.package.service_limits()
     with tempfile.TemporaryDirectory(prefix="chromastyle-champion-") as scratch:
         folder = registry.download_champion(params.register_.model_name, Path(scratch))
         return import_model(folder, styles, params.package.bento_model_name, labels, limits)

@@ -61,7 +61,8 @@ def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
     """N×H×W×3 (or H×W×3) uint8 -> N×3×H×W float32 in [0,1]."""
     if images.ndim == 3:
         images = images[None]
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+    # np.require copies only a read-only or non-contiguous array (decoded images can be read-only).
+    return torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def tensor_to_uint8(rgb: torch.Tensor) -> np.ndarray:

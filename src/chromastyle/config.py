@@ -110,9 +110,30 @@ class RegisterConfig(_Section):
 
 
 class PackageConfig(_Section):
+    """The bento's name and the HTTP service's limits. The limits travel with the BentoML model as
+    metadata (the service reads them there; env CHROMASTYLE_<KEY> overrides one at serve time).
+    They bound the work a request can cause, not only its bytes: see README "Serving limits"."""
+
     bento_model_name: str = Field("chromastyle", pattern=r"^[a-z0-9_.-]+$")
     max_upload_bytes: int = Field(20_000_000, ge=1)
     max_pixels: int = Field(16_000_000, ge=1)
+    max_request_pixels: int = Field(20_000_000, ge=1)
+    min_side: int = Field(16, ge=1)
+    max_aspect_ratio: float = Field(12.0, ge=1.0)
+    max_work_side: int = Field(768, ge=16, le=8192)
+    max_style_work_side: int = Field(512, ge=16, le=8192)
+    style_side: int = Field(256, ge=16, le=2048)
+    max_styles: int = Field(4, ge=1)
+    colorize_concurrency: int = Field(2, ge=1)
+    stylize_concurrency: int = Field(1, ge=1)
+    queue_size: int = Field(8, ge=0)
+    queue_timeout_s: float = Field(20.0, gt=0)
+    upload_timeout_s: float = Field(30.0, gt=0)
+    memory_limit_mb: int = Field(4096, ge=0)
+
+    def service_limits(self) -> dict[str, int | float]:
+        """Everything but the name: what the package stage stores as the BentoML model's metadata."""
+        return self.model_dump(exclude={"bento_model_name"})
 
 
 class Params(_Section):

@@ -63,20 +63,28 @@ class Chromastyle(nn.Module):
         self.decoder = Decoder(self.encoder.out_channels, int(math.log2(self.encoder.downsampling)))
 
     # -- colourisation ------------------------------------------------------------------------
-    def working_size(self, height: int, width: int) -> tuple[int, int]:
-        """(h, w) for the colouriser: shorter side ≈ work_side, both multiples of 16."""
+    def working_size(self, height: int, width: int, max_side: int | None = None) -> tuple[int, int]:
+        """(h, w) for the colouriser: shorter side ≈ work_side, both multiples of 16, and the longer
+        side at most `max_side` (default 8 × work_side). Bounding the longer side bounds the work:
+        without it a 10000×1 strip would become a 96 × 960,000 network input."""
         multiple = 2 ** DOWNSAMPLINGS
-        scale = self.cfg.work_side / min(height, width)
-        return (max(multiple, round(height * scale / multiple) * multiple),
-                max(multiple, round(width * scale / multiple) * multiple))
+        max_side = max_side or 8 * self.cfg.work_side
+        scale = min(self.cfg.work_side / min(height, width), max_side / max(height, width))
+        return (min(max(multiple, round(height * scale / multiple) * multiple), _floor_to(max_side, multiple)),
+                min(max(multiple, round(width * scale / multiple) * multiple), _floor_to(max_side, multiple)))
+
+    def predict_ab_working(self, lightness: torch.Tensor, max_side: int | None = None) -> torch.Tensor:
+        """L N×1×H×W [0,100] -> ab N×2×h×w at the working size (float32; about [-110, 110])."""
+        height, width = lightness.shape[-2:]
+        small = F.interpolate(lightness, size=self.working_size(height, width, max_side), mode="bilinear",
+                              align_corners=False, antialias=True)
+        return self.colorizer(normalize_l(small).contiguous(memory_format=torch.channels_last)) * AB_SCALE
 
     def predict_ab(self, lightness: torch.Tensor) -> torch.Tensor:
         """L N×1×H×W [0,100] -> ab N×2×H×W (about [-110, 110]) at the input's resolution."""
         height, width = lightness.shape[-2:]
-        small = F.interpolate(lightness, size=self.working_size(height, width), mode="bilinear",
-                              align_corners=False, antialias=True)
-        ab = self.colorizer(normalize_l(small).contiguous(memory_format=torch.channels_last)) * AB_SCALE
-        return F.interpolate(ab, size=(height, width), mode="bilinear", align_corners=False)
+        return F.interpolate(self.predict_ab_working(lightness), size=(height, width), mode="bilinear",
+                             align_corners=False)
 
     def colorize(self, lightness: torch.Tensor) -> torch.Tensor:
         return l_ab_to_rgb(lightness, self.predict_ab(lightness))
@@ -87,7 +95,7 @@ class Chromastyle(nn.Module):
         """Repaint RGB `content` (N×3×H×W) in the style(s) (each 1×3×h×w or N×3×h×w)."""
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-        weights = _normalised_weights(weights, len(styles))
+        weights = normalised_weights(weights, len(styles))
         if alpha == 0.0:
             return content
         padded, (height, width) = self._pad_to_encoder(content)
@@ -142,12 +150,18 @@ class Chromastyle(nn.Module):
         return model.to(device).eval()
 
 
-def _normalised_weights(weights: list[float] | None, count: int) -> list[float]:
+def _floor_to(value: int, multiple: int) -> int:
+    return max(multiple, value // multiple * multiple)
+
+
+def normalised_weights(weights: list[float] | None, count: int) -> list[float]:
     if count == 0:
         raise ValueError("stylize needs at least one style image")
     if weights is None:
         return [1.0 / count] * count
-    if len(weights) != count or any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError(f"style weights must be {count} non-negative numbers with a positive sum, got {weights}")
-    total = float(sum(weights))
+    total = float(sum(weights)) if all(math.isfinite(w) for w in weights) else math.nan
+    # NaN would paint black, an infinite sum would silently zero every style: refuse both.
+    if len(weights) != count or any(w < 0 for w in weights) or not (math.isfinite(total) and total > 0):
+        raise ValueError(f"style weights must be {count} finite non-negative numbers with a positive sum, "
+                         f"got {weights}")
     return [w / total for w in weights]

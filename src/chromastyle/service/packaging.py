@@ -12,10 +12,10 @@ log = logging.getLogger(__name__)
 
 
 def import_model(model_dir: Path, styles_dir: Path, name: str, labels: dict[str, str],
-                 limits: dict[str, int] | None = None) -> str:
+                 limits: dict[str, int | float] | None = None) -> str:
     """Copy the model folder (+ style gallery) into the BentoML store; reuse an identical import.
 
-    `limits` (max_upload_bytes, max_pixels) travel as the model's metadata: the service reads them."""
+    `limits` (package.* of params.yaml) travel as the model's metadata: the service reads them."""
     try:
         existing_models = bentoml.models.list(name)
     except bentoml.exceptions.NotFound:

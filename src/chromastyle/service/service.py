@@ -1,15 +1,31 @@
 """The BentoML service: colourise and stylise over HTTP, from the model the package stage imported.
 
-Uploads are taken as files and decoded by chromastyle.imaging (not as PIL parameters, which turn
-every bad upload into a 500): bad input gets a 400 with the decoder's message, and the service
-keeps serving. /healthz, /readyz, /metrics and the OpenAPI docs at / come from BentoML; the web
-page (plain HTML/CSS/JS in static/, no CDN) is mounted at /ui.
+    bentoml serve chromastyle:latest            # binds 127.0.0.1:3000 unless --host says otherwise
+
+Routes (OpenAPI at /docs.json, its page at /): POST /colorize, /stylize, /stylize_upload
+(multipart: `image`, parameters as text parts), GET /styles, /info, the web page at /ui/, and
+BentoML's /healthz, /readyz, /metrics.
+
+Why the image routes are FastAPI routes on the BentoML service rather than @bentoml.api methods:
+BentoML's own multipart handling reads a text value in a file field as a URL and downloads it,
+answers 400s as a JSON list, writes every upload to a temporary folder that a killed worker
+leaves behind, and runs all sync APIs on one thread. Here the service parses its bodies itself
+(chromastyle.service.forms) under explicit limits, every refusal has one JSON shape (errors.py),
+and each API class has its own admission gate and threads (admission.py), so overload is shed
+early and a stylisation never blocks a colourisation. BentoML still does what it is good at:
+the process supervisor and workers, the model store, bentos, health and metrics endpoints.
+
+Bounds on work (package.* in params.yaml, stored with the model; env CHROMASTYLE_<KEY> overrides):
+bytes per request, pixels per image and per request, minimum side, aspect ratio, the colouriser's
+and the stylizer's working sizes, styles per request, concurrency and queue per API
+class, and the worker's address-space ceiling.
 """
+
+from __future__ import annotations
 
 import io
 import os
 from pathlib import Path
-from typing import Annotated
 
 from chromastyle.offline import disable_telemetry
 
@@ -18,154 +34,212 @@ disable_telemetry()
 import bentoml  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bentoml.exceptions import InvalidArgument  # noqa: E402
-from bentoml.validators import ContentType  # noqa: E402
-from fastapi import FastAPI, HTTPException  # noqa: E402
-from fastapi.responses import FileResponse, Response  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from chromastyle.colour import rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor  # noqa: E402
-from chromastyle.imaging import ImageDecodeError, decode_image  # noqa: E402
+from chromastyle.config import PackageConfig  # noqa: E402
+from chromastyle.data.styles import IMAGE_SUFFIXES  # noqa: E402
+from chromastyle.imaging import decode_image, encode_image  # noqa: E402
+from chromastyle.inference import colorize_array, stylize_array  # noqa: E402
 from chromastyle.model.integrated import Chromastyle as ChromastyleModel  # noqa: E402
+from chromastyle.service.admission import AdmissionGate, Overloaded  # noqa: E402
+from chromastyle.service.errors import (ERROR_MARKER, ERROR_RESPONSES, ApiError, error_headers,  # noqa: E402
+                                        error_json, log_rejection)
+from chromastyle.service.forms import (ColorizeForm, StylizeForm, StylizeUploadForm, decode_upload,  # noqa: E402
+                                       fit_within, openapi_body, parse_style_names, parse_weights, read_form)
+from chromastyle.service.guard import BodyTooLarge, RequestGuard  # noqa: E402
+from chromastyle.service.process import die_with_parent, limit_address_space, limit_malloc_arenas  # noqa: E402
 
 MODEL_TAG = os.environ.get("CHROMASTYLE_BENTO_MODEL", "chromastyle:latest")
 REQUEST_TIMEOUT_S = int(os.environ.get("CHROMASTYLE_REQUEST_TIMEOUT_S", 120))
-# Upload limits: package.* in params.yaml (stored as the BentoML model's metadata); env overrides.
-DEFAULT_LIMITS = {"max_upload_bytes": 20_000_000, "max_pixels": 16_000_000}
-STYLE_SIDE = 256  # style images are statistics: a 256² view carries them at a fraction of the cost
-
-
-def service_limits(metadata: dict) -> dict[str, int]:
-    """The upload limits: env CHROMASTYLE_MAX_UPLOAD_BYTES / _MAX_PIXELS, else the model's metadata."""
-    return {key: int(os.environ.get(f"CHROMASTYLE_{key.upper()}", metadata.get(key, default)))
-            for key, default in DEFAULT_LIMITS.items()}
-
-
-def read_upload(path: Path, field: str, limits: dict[str, int]) -> np.ndarray:
-    """Decode an uploaded file or raise InvalidArgument (HTTP 400) naming the field and the problem."""
-    size = path.stat().st_size
-    if size > limits["max_upload_bytes"]:
-        raise InvalidArgument(f"{field}: upload of {size} bytes exceeds the limit of {limits['max_upload_bytes']}")
-    try:
-        return decode_image(path.read_bytes(), max_pixels=limits["max_pixels"])
-    except ImageDecodeError as err:
-        raise InvalidArgument(f"{field}: {str(err).replace('upload: ', '')}") from None
-
-
-def _parse_weights(text: str) -> list[float] | None:
-    if not text.strip():
-        return None
-    try:
-        return [float(w) for w in text.split(",")]
-    except ValueError:
-        raise InvalidArgument(f"weights: expected comma-separated numbers like 0.7,0.3, got {text!r}") from None
-
-
-def _style_tensor(rgb: np.ndarray) -> torch.Tensor:
-    image = Image.fromarray(rgb)
-    image.thumbnail((STYLE_SIDE, STYLE_SIDE), Image.Resampling.LANCZOS)
-    return uint8_to_tensor(np.asarray(image))
-
-
 STATIC_DIR = Path(__file__).parent / "static"
 THUMBNAIL_SIDE = 112
-web = FastAPI(title="chromastyle web page")
+IMAGE_RESPONSES = {200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+                         "description": "the result at the input's full resolution"}, **ERROR_RESPONSES}
 
 
-@web.get("/", include_in_schema=False)
-def index() -> FileResponse:
-    return FileResponse(STATIC_DIR / "index.html")
+def load_limits(metadata: dict) -> PackageConfig:
+    """The service's limits: the BentoML model's metadata (package.* at packaging time), then any
+    CHROMASTYLE_<KEY> environment variable on top."""
+    values = {key: metadata[key] for key in PackageConfig.model_fields if key in metadata}
+    for key in PackageConfig.model_fields:
+        if f"CHROMASTYLE_{key.upper()}" in os.environ:
+            values[key] = os.environ[f"CHROMASTYLE_{key.upper()}"]
+    return PackageConfig.model_validate(values)
 
 
-@web.get("/{asset}", include_in_schema=False)
-def asset(asset: str) -> FileResponse:
-    if asset not in {"app.js", "style.css"}:
-        raise HTTPException(404, f"no such file: {asset}")
-    return FileResponse(STATIC_DIR / asset)
+api = FastAPI(title="chromastyle", description="Colourise grayscale photos and repaint them in a painting's style.")
 
 
-@web.get("/thumbnail/{name}", include_in_schema=False)
-def thumbnail(name: str) -> Response:
-    matches = [p for p in (Path(bentoml.models.get(MODEL_TAG).path) / "styles").glob("*") if p.stem == name]
-    if not matches:
-        raise HTTPException(404, f"unknown style {name!r}")
-    image = Image.open(matches[0]).convert("RGB")
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    return Response(buffer.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+@api.exception_handler(ApiError)
+async def _api_error(request: Request, err: ApiError) -> Response:
+    log_rejection(request.method, request.url.path, err.status, err.code, err.message)
+    body = error_json(err.status, err.code, err.message, err.field)
+    return Response(body, status_code=err.status, media_type="application/json",
+                    headers={ERROR_MARKER: err.code, **err.headers})
 
 
-@bentoml.asgi_app(web, path="/ui")
-@bentoml.service(name="chromastyle", traffic={"timeout": REQUEST_TIMEOUT_S}, workers=1)
+@api.exception_handler(Overloaded)
+async def _overloaded(request: Request, err: Overloaded) -> Response:
+    return await _api_error(request, ApiError(503, "overloaded", str(err),
+                                              headers={"Retry-After": str(err.retry_after_s)}))
+
+
+@api.exception_handler(BodyTooLarge)
+async def _too_large(request: Request, err: BodyTooLarge) -> Response:
+    return await _api_error(request, ApiError(413, "payload_too_large", str(err)))
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and "allocate" in str(err))
+
+
+@bentoml.asgi_app(api, path="/")
+@bentoml.service(name="chromastyle", workers=int(os.environ.get("CHROMASTYLE_WORKERS", 1)), traffic={"timeout": REQUEST_TIMEOUT_S},
+                 http={"host": "127.0.0.1", "port": 3000})
 class Chromastyle:
+    """chromastyle: automatic colourisation of grayscale photos and style transfer from paintings.
+    POST a photo as multipart `image` to /colorize; /stylize adds a gallery style (GET /styles);
+    /stylize_upload takes your own painting as `style_image`. Errors are JSON objects
+    {error, message, field}. The web page is at /ui/."""
+
     bento_model = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
+        self.limits = load_limits(dict(self.bento_model.info.metadata))
+        die_with_parent()
+        limit_malloc_arenas()
+        limit_address_space(self.limits.memory_limit_mb)
         torch.set_num_threads(max(1, os.cpu_count() or 1))
         model_path = Path(self.bento_model.path)
         self.model = ChromastyleModel.load(model_path)
         self.labels = dict(self.bento_model.info.labels)
-        self.limits = service_limits(dict(self.bento_model.info.metadata))
-        self.gallery = {p.stem: p for p in sorted((model_path / "styles").glob("*")) if p.suffix.lower() in
-                        {".jpg", ".jpeg", ".png"}}
-        self._style_cache: dict[str, torch.Tensor] = {}
+        self.gallery = {p.stem: p for p in sorted((model_path / "styles").glob("*"))
+                        if p.suffix.lower() in IMAGE_SUFFIXES}
+        self._styles: dict[str, np.ndarray] = {}
+        self._thumbnails: dict[str, bytes] = {}
+        limits = self.limits
+        self.colorize_gate = AdmissionGate("colorize", limits.colorize_concurrency, limits.queue_size,
+                                           limits.queue_timeout_s)
+        self.stylize_gate = AdmissionGate("stylize", limits.stylize_concurrency, limits.queue_size,
+                                          limits.queue_timeout_s)
 
-    def _gallery_style(self, name: str) -> torch.Tensor:
-        if name not in self.gallery:
-            raise InvalidArgument(f"style_name: unknown style {name!r}; available: {', '.join(self.gallery)}")
-        if name not in self._style_cache:
-            self._style_cache[name] = _style_tensor(decode_image(self.gallery[name]))
-        return self._style_cache[name]
+    # -- the image APIs -----------------------------------------------------------------------------
+    @api.post("/colorize", response_class=Response, responses=IMAGE_RESPONSES,
+              openapi_extra=openapi_body(ColorizeForm))
+    async def colorize(self, request: Request) -> Response:
+        """Colourise a (grayscale or any) photo; the result has the input's full resolution."""
+        with self.colorize_gate.admit() as gate:
+            uploads, form = await read_form(request, ColorizeForm, self.limits)
+            body, media_type = await gate.run(self._guarded, self._colorize_bytes, uploads["image"], form.format)
+        return Response(body, media_type=media_type)
 
-    @torch.no_grad()
-    def _colourise(self, rgb: np.ndarray) -> torch.Tensor:
-        lightness, _ = rgb_to_l_ab(uint8_to_tensor(rgb))
-        return self.model.colorize(lightness)
+    @api.post("/stylize", response_class=Response, responses=IMAGE_RESPONSES,
+              openapi_extra=openapi_body(StylizeForm))
+    async def stylize(self, request: Request) -> Response:
+        """Colourise, then repaint in gallery style(s): `style_name` (several as `a,b`, mixed by
+        `weights` like `0.7,0.3`), `alpha` in [0, 1], `preserve_color`."""
+        with self.stylize_gate.admit() as gate:
+            uploads, form = await read_form(request, StylizeForm, self.limits)
+            names = parse_style_names(form.style_name, self.gallery, self.limits.max_styles)
+            weights = parse_weights(form.weights, len(names))
+            body, media_type = await gate.run(self._guarded, self._stylize_bytes, uploads["image"], names, None,
+                                              weights, form)
+        return Response(body, media_type=media_type)
 
-    @bentoml.api
-    def colorize(self, image: Annotated[Path, ContentType("image/*")]) -> Image.Image:
-        """Colourise a (grayscale or any) photo; returns a PNG at the input's full resolution."""
-        return Image.fromarray(tensor_to_uint8(self._colourise(read_upload(image, "image", self.limits)))[0])
+    @api.post("/stylize_upload", response_class=Response, responses=IMAGE_RESPONSES,
+              openapi_extra=openapi_body(StylizeUploadForm))
+    async def stylize_upload(self, request: Request) -> Response:
+        """Colourise, then repaint in the style of an uploaded painting (`style_image`)."""
+        with self.stylize_gate.admit() as gate:
+            uploads, form = await read_form(request, StylizeUploadForm, self.limits)
+            body, media_type = await gate.run(self._guarded, self._stylize_bytes, uploads["image"], [],
+                                              uploads["style_image"], None, form)
+        return Response(body, media_type=media_type)
 
-    def _stylise(self, image: Path, styles: list[torch.Tensor], weights: list[float] | None, alpha: float,
-                 preserve_color: bool) -> Image.Image:
-        if not 0.0 <= alpha <= 1.0:
-            raise InvalidArgument(f"alpha: must lie in [0, 1], got {alpha}")
-        content_rgb = read_upload(image, "image", self.limits)
-        try:
-            with torch.no_grad():
-                out = self.model.stylize(self._colourise(content_rgb), styles, weights, alpha, preserve_color)
-        except ValueError as err:  # e.g. weights that do not match the styles
-            raise InvalidArgument(str(err)) from None
-        return Image.fromarray(tensor_to_uint8(out)[0])
-
-    @bentoml.api
-    def stylize(self, image: Annotated[Path, ContentType("image/*")], style_name: str, alpha: float = 0.7,
-                preserve_color: bool = False, weights: str = "") -> Image.Image:
-        """Colourise, then repaint in gallery style(s) (names: /styles; several as `a,b` with
-        `weights` like `0.7,0.3` to mix them); α = content/style trade-off in [0, 1]."""
-        names = [name.strip() for name in style_name.split(",") if name.strip()]
-        if not names:
-            raise InvalidArgument("style_name: give at least one gallery style (see /styles)")
-        return self._stylise(image, [self._gallery_style(n) for n in names], _parse_weights(weights), alpha,
-                             preserve_color)
-
-    @bentoml.api
-    def stylize_upload(self, image: Annotated[Path, ContentType("image/*")],
-                       style_image: Annotated[Path, ContentType("image/*")], alpha: float = 0.7,
-                       preserve_color: bool = False) -> Image.Image:
-        """Colourise, then repaint in the style of an uploaded painting."""
-        style = _style_tensor(read_upload(style_image, "style_image", self.limits))
-        return self._stylise(image, [style], None, alpha, preserve_color)
-
-    @bentoml.api
-    def styles(self) -> list[dict[str, str]]:
+    @api.get("/styles", responses=ERROR_RESPONSES)
+    async def styles(self) -> list[dict[str, str]]:
         """The gallery: each style's name (for stylize's style_name) and its thumbnail's URL."""
         return [{"name": name, "thumbnail": f"/ui/thumbnail/{name}"} for name in self.gallery]
 
-    @bentoml.api
-    def info(self) -> dict:
-        """Model provenance: MLflow version and run, loss network, device."""
+    @api.get("/info", responses=ERROR_RESPONSES)
+    async def info(self) -> dict:
+        """Model provenance (MLflow version and run), loss network, and the service's limits."""
         return {"bento_model": str(self.bento_model.tag), "labels": self.labels,
-                "loss_network": self.model.cfg.loss_network, "device": "cpu", "limits": self.limits}
+                "loss_network": self.model.cfg.loss_network, "device": "cpu",
+                "limits": self.limits.service_limits()}
+
+    # -- the work (on the gate's threads) ---------------------------------------------------------
+    @staticmethod
+    def _guarded(function, *args):
+        """Run `function`; an allocation failure (the memory ceiling) becomes a 503, not a dead worker."""
+        try:
+            return function(*args)
+        except (MemoryError, RuntimeError) as err:
+            if not _out_of_memory(err):
+                raise
+            raise ApiError(503, "out_of_memory", "the worker's memory ceiling (package.memory_limit_mb) was "
+                                                 "reached by this request; send a smaller image",
+                           headers={"Retry-After": "5"}) from None
+
+    def _colorize_bytes(self, image: bytes, fmt: str) -> tuple[bytes, str]:
+        rgb = decode_upload(image, "image", self.limits)
+        return encode_image(colorize_array(self.model, rgb, self.limits.max_work_side), fmt)
+
+    def _stylize_bytes(self, image: bytes, names: list[str], style_upload: bytes | None,
+                       weights: list[float] | None, form) -> tuple[bytes, str]:
+        content = decode_upload(image, "image", self.limits)
+        if style_upload is not None:
+            style = decode_upload(style_upload, "style_image", self.limits)
+            if content.shape[0] * content.shape[1] + style.shape[0] * style.shape[1] > self.limits.max_request_pixels:
+                raise ApiError(400, "image_too_large", f"image and style_image together exceed "
+                                                       f"{self.limits.max_request_pixels} pixels", "style_image")
+            styles = [fit_within(style, self.limits.style_side)]
+        else:
+            styles = [self._gallery_style(name) for name in names]
+        colourised = colorize_array(self.model, content, self.limits.max_work_side)
+        out = stylize_array(self.model, colourised, styles, weights, form.alpha, form.preserve_color,
+                            self.limits.max_style_work_side)
+        return encode_image(out, form.format)
+
+    def _gallery_style(self, name: str) -> np.ndarray:
+        if name not in self._styles:
+            self._styles[name] = fit_within(decode_image(self.gallery[name]), self.limits.style_side)
+        return self._styles[name]
+
+    # -- the web page -------------------------------------------------------------------------------
+    @api.get("/ui", include_in_schema=False)
+    async def ui_redirect(self) -> Response:
+        return RedirectResponse("/ui/")
+
+    @api.get("/ui/", include_in_schema=False)
+    async def ui_index(self) -> Response:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    @api.get("/ui/{asset}", include_in_schema=False)
+    async def ui_asset(self, asset: str) -> Response:
+        if asset not in {"app.js", "style.css", "docs.js"}:
+            raise ApiError(404, "not_found", f"no such file: /ui/{asset[:60]}")
+        return FileResponse(STATIC_DIR / asset)
+
+    @api.get("/ui/thumbnail/{name}", include_in_schema=False)
+    async def ui_thumbnail(self, name: str) -> Response:
+        if name not in self.gallery:
+            raise ApiError(404, "unknown_style", f"unknown style {name[:60]!r}; GET /styles lists them")
+        if name not in self._thumbnails:
+            image = Image.fromarray(fit_within(self._gallery_style(name), THUMBNAIL_SIDE))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=85)
+            self._thumbnails[name] = buffer.getvalue()
+        return Response(self._thumbnails[name], media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+def _max_body_bytes() -> int:
+    """The body limit of the model being served (its metadata, env overrides): read once, lazily."""
+    return load_limits(dict(bentoml.models.get(MODEL_TAG).info.metadata)).max_upload_bytes
+
+
+Chromastyle.add_asgi_middleware(RequestGuard, max_body_bytes=_max_body_bytes,
+                                api_key=os.environ.get("CHROMASTYLE_API_KEY"),
+                                description=" ".join(Chromastyle.inner.__doc__.split()))

@@ -1,5 +1,22 @@
 // Plain JS, no dependencies: calls the service's own APIs (/styles, /colorize, /stylize, /stylize_upload).
+// Errors come as JSON objects {error, message, field}; the page shows `message` as text.
+// With CHROMASTYLE_API_KEY set on the server, a 401 reveals a key field; the key stays in this tab.
 const $ = (id) => document.getElementById(id);
+
+function authHeaders() {
+  const key = sessionStorage.getItem("chromastyle-api-key");
+  return key ? { "X-API-Key": key } : {};
+}
+
+async function errorMessage(response) {
+  if (response.status === 401) $("key-row").hidden = false;
+  const text = await response.text();
+  try {
+    const body = JSON.parse(text);
+    if (body && typeof body.message === "string") return body.message;
+  } catch (_) { /* not JSON */ }
+  return `${response.status} ${response.statusText}`;
+}
 let photo = null;
 let styleName = "";
 
@@ -16,14 +33,18 @@ function setPhoto(file) {
 }
 
 async function loadGallery() {
-  const response = await fetch("/styles", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+  const response = await fetch("/styles", { headers: authHeaders() });
+  if (!response.ok) throw new Error(await errorMessage(response));
   for (const { name, thumbnail } of await response.json()) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "thumb";
     button.dataset.style = name;
     button.title = name;
-    button.innerHTML = `<img src="${thumbnail}" alt="${name}">`;
+    const image = document.createElement("img");
+    image.src = thumbnail;
+    image.alt = name;
+    button.appendChild(image);
     $("gallery").appendChild(button);
   }
 }
@@ -62,13 +83,8 @@ $("go").addEventListener("click", async () => {
   $("go").disabled = true;
   $("go").textContent = "Working…";
   try {
-    const response = await fetch(`/${api}`, { method: "POST", body: form });
-    if (!response.ok) {
-      const text = await response.text();
-      let message = text;
-      try { message = JSON.parse(text).error || text; } catch (_) { /* plain text */ }
-      throw new Error(message);
-    }
+    const response = await fetch(`/${api}`, { method: "POST", body: form, headers: authHeaders() });
+    if (!response.ok) throw new Error(await errorMessage(response));
     const url = URL.createObjectURL(await response.blob());
     $("after").src = url;
     $("download").href = url;
@@ -80,6 +96,12 @@ $("go").addEventListener("click", async () => {
     $("go").disabled = false;
     $("go").textContent = "Colourise";
   }
+});
+
+$("api-key").addEventListener("change", () => {
+  sessionStorage.setItem("chromastyle-api-key", $("api-key").value);
+  showError("");
+  if ($("gallery").children.length < 2) loadGallery().catch((err) => showError(err.message));
 });
 
 loadGallery().catch((err) => showError(`Could not load the style gallery: ${err.message}`));

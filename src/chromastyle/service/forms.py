@@ -1,0 +1,185 @@
+"""Requests of the image APIs: strict multipart parsing, typed parameters, bounded image decoding.
+
+The service parses its own multipart bodies (Starlette's parser with explicit limits) instead of
+letting a framework turn fields into typed arguments, because every way a body can be wrong must
+end in a 4xx that names the field: a missing or misspelt part, text where a file belongs (never
+read as a URL to download), two files in one field, a part without a name, no boundary, too many
+parts. Text fields are validated by pydantic models whose JSON schema is also the OpenAPI
+description of the request body, so the documentation and the checks cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
+
+from chromastyle.config import PackageConfig
+from chromastyle.imaging import ImageDecodeError, decode_image
+from chromastyle.model.integrated import normalised_weights
+from chromastyle.service.errors import ApiError
+
+MAX_TEXT_PART_BYTES = 4096  # style_name with max_styles names, weights, alpha: far below this
+ImageFormat = Literal["png", "jpeg", "webp"]
+
+
+class _Form(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    format: ImageFormat = Field("png", description="response image format: png (lossless, fast level), "
+                                                   "jpeg (quality 92) or webp (quality 90)")
+
+
+class ColorizeForm(_Form):
+    pass
+
+
+class _StylizeOptions(_Form):
+    alpha: float = Field(0.7, ge=0.0, le=1.0, allow_inf_nan=False,
+                         description="content/style trade-off: 0 = the plain colourisation, 1 = full style")
+    preserve_color: bool = Field(False, description="keep the colourised hues, take only the texture")
+
+
+class StylizeForm(_StylizeOptions):
+    style_name: str = Field(..., min_length=1, max_length=1000,
+                            description="gallery style name(s) (GET /styles), several as `greatwave,kandinky`")
+    weights: str = Field("", max_length=1000, description="mixing weights, one per style, e.g. `0.7,0.3`")
+
+
+class StylizeUploadForm(_StylizeOptions):
+    pass
+
+
+FILE_FIELDS = {ColorizeForm: ("image",), StylizeForm: ("image",), StylizeUploadForm: ("image", "style_image")}
+FILE_DESCRIPTIONS = {"image": "the photo (JPEG, PNG, WebP, BMP, TIFF, GIF; grayscale or colour)",
+                     "style_image": "a painting whose style to use"}
+
+
+def openapi_body(form: type[_Form]) -> dict:
+    """The OpenAPI requestBody of a route: the form's text fields plus its file parts."""
+    schema = form.model_json_schema()
+    files = FILE_FIELDS[form]
+    schema["properties"] = {**{name: {"type": "string", "format": "binary", "description": FILE_DESCRIPTIONS[name]}
+                               for name in files}, **schema.get("properties", {})}
+    schema["required"] = [*files, *schema.get("required", [])]
+    schema.pop("additionalProperties", None)
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+async def read_form(request: Request, form: type[_Form], limits: PackageConfig) -> tuple[dict[str, bytes], _Form]:
+    """Parse and check a multipart request: ({file field: bytes}, validated text fields)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise ApiError(415, "unsupported_media_type",
+                       f"send multipart/form-data with the photo as a file part named 'image' "
+                       f"(curl -F image=@photo.jpg), got Content-Type {content_type or 'none'!r}")
+    files = FILE_FIELDS[form]
+    try:
+        parsed = await asyncio.wait_for(
+            request.form(max_files=len(files), max_fields=len(form.model_fields), max_part_size=MAX_TEXT_PART_BYTES),
+            timeout=limits.upload_timeout_s)
+    except TimeoutError:
+        raise ApiError(408, "upload_timeout", f"the request body did not arrive within "
+                                              f"{limits.upload_timeout_s:g} s") from None
+    except (MultiPartException, HTTPException) as err:  # Starlette wraps the former in the latter
+        raise ApiError(400, "malformed_multipart", f"multipart body: {getattr(err, 'detail', err)}") from None
+    except ClientDisconnect:
+        raise ApiError(400, "client_disconnected", "the client closed the connection mid-upload") from None
+    try:
+        return await _split_fields(parsed, form, files)
+    finally:
+        await parsed.close()
+
+
+async def _split_fields(parsed, form: type[_Form], files: tuple[str, ...]) -> tuple[dict[str, bytes], _Form]:
+    allowed = [*files, *form.model_fields]
+    for key in parsed.keys():
+        if key not in allowed:
+            raise ApiError(400, "unknown_field", f"{key[:60]!r}: unknown field; this API takes {', '.join(allowed)}",
+                           key[:60])
+        if len(parsed.getlist(key)) > 1:
+            raise ApiError(400, "repeated_field", f"{key}: given {len(parsed.getlist(key))} times; send it once", key)
+    uploads: dict[str, bytes] = {}
+    for name in files:
+        value = parsed.get(name)
+        if value is None:
+            raise ApiError(400, "missing_field", f"{name}: missing; send the image as a file part "
+                                                 f"(curl -F {name}=@photo.jpg)", name)
+        if not isinstance(value, UploadFile):
+            raise ApiError(400, "expected_file", f"{name}: expected a file part (curl -F {name}=@photo.jpg), "
+                                                 f"got a text value", name)
+        uploads[name] = await value.read()
+    texts = {}
+    for name in form.model_fields:
+        value = parsed.get(name)
+        if isinstance(value, UploadFile):
+            raise ApiError(400, "expected_text", f"{name}: expected a text value, got a file", name)
+        if value is not None:
+            texts[name] = value
+    try:
+        return uploads, form.model_validate(texts)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        raise ApiError(400, "invalid_parameter", f"{field}: {first['msg']} (got {str(first.get('input'))[:60]!r})",
+                       field) from None
+
+
+def decode_upload(data: bytes, field: str, limits: PackageConfig, max_pixels: int | None = None) -> np.ndarray:
+    """Decode an uploaded image under the service's limits (pixels, sides, aspect ratio) or raise 400."""
+    max_pixels = min(limits.max_pixels, max_pixels or limits.max_pixels)
+
+    def check_size(width: int, height: int) -> None:
+        if min(width, height) < limits.min_side:
+            raise ApiError(400, "image_too_small", f"{field}: {width}x{height}; each side must be at least "
+                                                   f"{limits.min_side} px", field)
+        if max(width, height) / min(width, height) > limits.max_aspect_ratio:
+            raise ApiError(400, "aspect_ratio", f"{field}: {width}x{height} is more elongated than "
+                                                f"{limits.max_aspect_ratio:g}:1; crop it first", field)
+
+    try:
+        return decode_image(data, max_pixels=max_pixels, check_size=check_size)
+    except ImageDecodeError as err:
+        code = "image_too_large" if "exceeds the limit" in str(err) else "invalid_image"
+        raise ApiError(400, code, f"{field}: {str(err).removeprefix('upload: ')}", field) from None
+
+
+def parse_style_names(text: str, gallery: dict, max_styles: int) -> list[str]:
+    """`a,b` -> ['a', 'b'], each a gallery name; at most max_styles."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ApiError(400, "invalid_parameter", "style_name: give at least one gallery style (GET /styles)",
+                       "style_name")
+    if len(names) > max_styles:
+        raise ApiError(400, "too_many_styles", f"style_name: {len(names)} styles; at most {max_styles} per request",
+                       "style_name")
+    unknown = [name for name in names if name not in gallery]
+    if unknown:
+        raise ApiError(400, "unknown_style", f"style_name: unknown style {unknown[0][:60]!r}; available: "
+                                             f"{', '.join(gallery)}", "style_name")
+    return names
+
+
+def parse_weights(text: str, count: int) -> list[float] | None:
+    """'0.7,0.3' -> weights normalised to sum 1 (one per style; finite, non-negative); '' -> equal."""
+    if not text.strip():
+        return None
+    try:
+        return normalised_weights([float(part) for part in text.split(",")], count)
+    except ValueError as err:
+        message = str(err) if "style weights" in str(err) else f"expected comma-separated numbers like 0.7,0.3"
+        raise ApiError(400, "invalid_parameter", f"weights: {message} (got {text[:60]!r})", "weights") from None
+
+
+def fit_within(rgb: np.ndarray, side: int) -> np.ndarray:
+    """Downscale (never upscale) so both sides fit in side×side: styles are statistics, a small view
+    carries them at a fraction of the cost."""
+    image = Image.fromarray(rgb)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(image)

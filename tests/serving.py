@@ -1,0 +1,114 @@
+"""A real `bentoml serve` of the service on 127.0.0.1 with a tiny model, for the HTTP tests."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import free_port, wait_until_ready
+
+ROOT = Path(__file__).resolve().parent.parent
+BENTOML = str(Path(sys.executable).parent / "bentoml")
+SERVICE = "chromastyle.service.service:Chromastyle"
+
+
+def make_model_store(home: Path, styles: tuple[str, ...] = ("greatwave", "kandinky")) -> None:
+    """A BentoML home holding a tiny, seeded chromastyle model (+ gallery, with a non-image file)."""
+    gallery = home / "gallery"
+    gallery.mkdir(parents=True)
+    for name in styles:
+        shutil.copy2(ROOT / "data" / "styles" / f"{name}.jpg", gallery / f"{name}.jpg")
+    shutil.copy2(ROOT / "data" / "styles" / "CREDITS.tsv", gallery / "CREDITS.tsv")
+    code = (
+        "import sys, torch\n"
+        "from pathlib import Path\n"
+        "from chromastyle.config import PackageConfig\n"
+        "from chromastyle.model.integrated import Chromastyle, ModelConfig\n"
+        "from chromastyle.service.packaging import import_model\n"
+        "torch.manual_seed(0)\n"
+        "Chromastyle(ModelConfig(base_channels=8, work_side=32)).save(Path(sys.argv[1]) / 'model')\n"
+        "import_model(Path(sys.argv[1]) / 'model', Path(sys.argv[1]) / 'gallery', 'chromastyle',\n"
+        "             {'mlflow_version': 'test'}, PackageConfig().service_limits())\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(home)], env={**os.environ, "BENTOML_HOME": str(home)},
+                   check=True)
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in found.split()]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+
+
+def start_server(home: Path, log: Path, env: dict[str, str] | None = None,
+                 address_space_bytes: int | None = None) -> Server:
+    """`bentoml serve` of the service source (cwd src/, as the bento does), optionally under an
+    address-space limit (RLIMIT_AS) that the supervisor and its workers inherit."""
+    port = free_port()
+    full_env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **(env or {})}
+
+    def limit() -> None:
+        if address_space_bytes:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
+
+    stream = log.open("wb")
+    process = subprocess.Popen([BENTOML, "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)],
+                               cwd=ROOT / "src", env=full_env, stdout=stream, stderr=subprocess.STDOUT,
+                               start_new_session=True, preexec_fn=limit)
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_until_ready(f"{server.base}/readyz", _LogReader(process, log), timeout=180)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+class _LogReader:
+    """Quacks like the Popen that wait_until_ready expects (poll + stdout.read) over a log file."""
+
+    def __init__(self, process: subprocess.Popen, log: Path):
+        self.process, self.stdout = process, self
+        self.log = log
+
+    def poll(self):
+        return self.process.poll()
+
+    def kill(self):
+        self.process.kill()
+
+    def read(self) -> bytes:
+        return self.log.read_bytes()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
