@@ -75,6 +75,13 @@ def test_colorize_returns_a_png_at_full_resolution(server):
     assert as_image(response).shape == (75, 101, 3)
 
 
+def test_a_jpeg_upload_gets_a_jpeg_back_unless_asked_otherwise(server):
+    photo_jpeg = png_bytes(photo(2), fmt="JPEG")
+    assert post(server, "colorize", {"image": ("p.jpg", photo_jpeg)}).headers["content-type"] == "image/jpeg"
+    forced = post(server, "colorize", {"image": ("p.jpg", photo_jpeg)}, {"format": "png"})
+    assert forced.headers["content-type"] == "image/png"
+
+
 @pytest.mark.parametrize("fmt, media_type", [("jpeg", "image/jpeg"), ("webp", "image/webp")])
 def test_response_format_option(server, fmt, media_type):
     response = post(server, "colorize", {"image": ("g.png", png_bytes(photo(2), mode="L"))}, {"format": fmt})

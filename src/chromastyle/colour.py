@@ -68,3 +68,30 @@ def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
 def tensor_to_uint8(rgb: torch.Tensor) -> np.ndarray:
     """N×3×H×W in [0,1] -> N×H×W×3 uint8 (rounded, not truncated)."""
     return (rgb.detach().clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+
+def _srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    return np.where(values > 0.04045, ((values + 0.055) / 1.055) ** 2.4, values / 12.92)
+
+
+# Y (D65, the middle row of kornia's RGB -> XYZ matrix) contributed by each 8-bit channel value.
+_CHANNEL_TO_Y = (np.array([0.212671, 0.715160, 0.072169])[:, None]
+                 * _srgb_to_linear(np.arange(256) / 255.0)[None, :]).astype(np.float32)
+
+
+def _lab_f(t: np.ndarray) -> np.ndarray:
+    return np.where(t > 0.008856, np.cbrt(np.maximum(t, 0.008856)), 7.787 * t + 4.0 / 29.0)
+
+
+_GRAY_TO_L = (116.0 * _lab_f(_CHANNEL_TO_Y.sum(axis=0).astype(np.float64)) - 16.0).astype(np.float32)
+
+
+def lightness_uint8(rgb: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 sRGB -> L H×W float32 in [0, 100], as kornia's rgb_to_lab computes it (to ~1e-4),
+    through lookup tables: L depends on Y alone, and Y is a sum of one table entry per channel.
+    A gray image (R = G = B, what users mostly send) is a single lookup."""
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    if np.array_equal(red, green) and np.array_equal(green, blue):
+        return _GRAY_TO_L[green]
+    luminance = _CHANNEL_TO_Y[0][red] + _CHANNEL_TO_Y[1][green] + _CHANNEL_TO_Y[2][blue]
+    return (116.0 * _lab_f(luminance) - 16.0).astype(np.float32)

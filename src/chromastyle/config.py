@@ -130,6 +130,7 @@ class PackageConfig(_Section):
     queue_timeout_s: float = Field(20.0, gt=0)
     upload_timeout_s: float = Field(30.0, gt=0)
     memory_limit_mb: int = Field(4096, ge=0)
+    torch_threads: int = Field(0, ge=0)
 
     def service_limits(self) -> dict[str, int | float]:
         """Everything but the name: what the package stage stores as the BentoML model's metadata."""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from chromastyle.colour import l_ab_to_rgb, rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor
+from chromastyle.colour import l_ab_to_rgb, lightness_uint8, tensor_to_uint8, uint8_to_tensor
 from chromastyle.model.integrated import Chromastyle
 
 BAND_PIXELS = 1 << 18  # ~262 k pixels per band: ~10 MB of float32 temporaries, big enough to stay vectorised
@@ -24,12 +24,12 @@ def _band_rows(height: int, width: int, band_pixels: int = BAND_PIXELS) -> range
 
 
 def lightness_of(rgb: np.ndarray, band_pixels: int = BAND_PIXELS) -> torch.Tensor:
-    """H×W×3 uint8 -> L 1×1×H×W float32 in [0, 100], computed band by band (kornia's Lab)."""
+    """H×W×3 uint8 -> L 1×1×H×W float32 in [0, 100], band by band (lookup tables, see colour.py)."""
     height, width = rgb.shape[:2]
     lightness = torch.empty((1, 1, height, width), dtype=torch.float32)
     step = _band_rows(height, width, band_pixels).step
     for top in range(0, height, step):
-        lightness[..., top:top + step, :] = rgb_to_l_ab(uint8_to_tensor(rgb[top:top + step]))[0]
+        lightness[0, 0, top:top + step] = torch.from_numpy(lightness_uint8(rgb[top:top + step]))
     return lightness
 
 

@@ -27,13 +27,22 @@ from chromastyle.model.integrated import normalised_weights
 from chromastyle.service.errors import ApiError
 
 MAX_TEXT_PART_BYTES = 4096  # style_name with max_styles names, weights, alpha: far below this
-ImageFormat = Literal["png", "jpeg", "webp"]
+ImageFormat = Literal["auto", "png", "jpeg", "webp"]
+JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 class _Form(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    format: ImageFormat = Field("png", description="response image format: png (lossless, fast level), "
-                                                   "jpeg (quality 92) or webp (quality 90)")
+    format: ImageFormat = Field("auto", description="response image format: auto (JPEG for a JPEG upload, "
+                                                    "else PNG), png (lossless, fast level), jpeg (quality 92) "
+                                                    "or webp (quality 90)")
+
+    def response_format(self, upload: bytes) -> str:
+        """`auto` answers in the upload's family: a JPEG photo gets a JPEG back (no fidelity it had is
+        lost, at a twentieth of PNG's encoding time), anything else lossless PNG."""
+        if self.format != "auto":
+            return self.format
+        return "jpeg" if upload.startswith(JPEG_MAGIC) else "png"
 
 
 class ColorizeForm(_Form):

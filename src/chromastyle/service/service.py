@@ -111,7 +111,10 @@ class Chromastyle:
         die_with_parent()
         limit_malloc_arenas()
         limit_address_space(self.limits.memory_limit_mb)
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        # Requests run side by side on the gates' threads: one intra-op thread each by default
+        # (cores / concurrency) instead of every request spinning up all cores against the others.
+        torch.set_num_threads(self.limits.torch_threads or
+                              max(1, (os.cpu_count() or 1) // self.limits.colorize_concurrency))
         model_path = Path(self.bento_model.path)
         self.model = ChromastyleModel.load(model_path)
         self.labels = dict(self.bento_model.info.labels)
@@ -132,7 +135,8 @@ class Chromastyle:
         """Colourise a (grayscale or any) photo; the result has the input's full resolution."""
         with self.colorize_gate.admit() as gate:
             uploads, form = await read_form(request, ColorizeForm, self.limits)
-            body, media_type = await gate.run(self._guarded, self._colorize_bytes, uploads["image"], form.format)
+            body, media_type = await gate.run(self._guarded, self._colorize_bytes, uploads["image"],
+                                              form.response_format(uploads["image"]))
         return Response(body, media_type=media_type)
 
     @api.post("/stylize", response_class=Response, responses=IMAGE_RESPONSES,
@@ -201,7 +205,7 @@ class Chromastyle:
         colourised = colorize_array(self.model, content, self.limits.max_work_side)
         out = stylize_array(self.model, colourised, styles, weights, form.alpha, form.preserve_color,
                             self.limits.max_style_work_side)
-        return encode_image(out, form.format)
+        return encode_image(out, form.response_format(image))
 
     def _gallery_style(self, name: str) -> np.ndarray:
         if name not in self._styles:

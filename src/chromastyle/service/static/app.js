@@ -85,9 +85,11 @@ $("go").addEventListener("click", async () => {
   try {
     const response = await fetch(`/${api}`, { method: "POST", body: form, headers: authHeaders() });
     if (!response.ok) throw new Error(await errorMessage(response));
-    const url = URL.createObjectURL(await response.blob());
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
     $("after").src = url;
     $("download").href = url;
+    $("download").download = `chromastyle.${(blob.type.split("/")[1] || "png").replace("jpeg", "jpg")}`;
     $("download").hidden = false;
     showError("");
   } catch (err) {
