@@ -53,11 +53,11 @@ def load_model(args: argparse.Namespace):
 
 
 def resolve_styles(args: argparse.Namespace):
-    from chromastyle.colour import uint8_to_tensor
+    """(style images as H×W×3 uint8, weights or None) from --style names/files and --weights."""
     from chromastyle.data.styles import gallery_paths
     from chromastyle.imaging import decode_image
 
-    tensors = []
+    images = []
     for style in args.style:
         path = Path(style)
         if not path.is_file():
@@ -65,20 +65,19 @@ def resolve_styles(args: argparse.Namespace):
             if style not in gallery:
                 raise FileNotFoundError(f"--style {style}: neither a file nor a gallery name ({', '.join(gallery)})")
             path = gallery[style]
-        tensors.append(uint8_to_tensor(decode_image(path)))
+        images.append(decode_image(path))
     weights = None
     if args.weights:
         weights = [float(w) for w in args.weights.split(",")]
-    return tensors, weights
+    return images, weights
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from PIL import Image
     from tqdm import tqdm
 
-    from chromastyle.colour import rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor
     from chromastyle.imaging import ImageDecodeError, decode_image
+    from chromastyle.inference import colorize_array, stylize_array
 
     model = load_model(args)
     styles, weights = resolve_styles(args) if args.command == "stylize" else ([], None)
@@ -86,17 +85,17 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     for path in tqdm(args.inputs, unit="image", disable=len(args.inputs) < 2):
         try:
-            lightness, _ = rgb_to_l_ab(uint8_to_tensor(decode_image(path)))
+            rgb = decode_image(path)
         except (ImageDecodeError, OSError) as err:
             log.error("%s (skipped)", err)
             failures += 1
             continue
-        with torch.no_grad():
-            rgb = model.colorize(lightness)
-            if styles:
-                rgb = model.stylize(rgb, styles, weights, args.alpha, args.preserve_color)
+        # The same code path as the service and the evaluation (chromastyle.inference).
+        out = colorize_array(model, rgb)
+        if styles:
+            out = stylize_array(model, out, styles, weights, args.alpha, args.preserve_color)
         target = args.output / f"{path.stem}_{args.command[:-1]}ed.png"
-        Image.fromarray(tensor_to_uint8(rgb)[0]).save(target)
+        Image.fromarray(out).save(target)
         log.info("%s -> %s", path, target)
     return 1 if failures else 0
 
