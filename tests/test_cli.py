@@ -1,3 +1,6 @@
+"""The command line as a user meets it: batches, names that never collide, arguments checked before
+anything loads, no result overwritten, exit status = inputs that failed."""
+
 from pathlib import Path
 
 import numpy as np
@@ -5,11 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from chromastyle.cli import main
+from chromastyle import cli
+from chromastyle.cli import USAGE_ERROR, main
 from chromastyle.model.integrated import Chromastyle, ModelConfig
+from chromastyle.project import find_project_root
 from conftest import photo, png_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
+STYLES = ["--styles-dir", str(ROOT / "data" / "styles")]
 
 
 @pytest.fixture
@@ -19,43 +25,121 @@ def model_dir(tmp_path):
     return tmp_path / "model"
 
 
-def test_colorize_a_batch_of_files_of_any_size(model_dir, tmp_path):
-    a, b = tmp_path / "a.png", tmp_path / "b.jpg"
-    a.write_bytes(png_bytes(photo(1, size=(33, 57)), mode="L"))
-    b.write_bytes(png_bytes(photo(2, size=(80, 40)), fmt="JPEG"))
-    assert main(["colorize", str(a), str(b), "-o", str(tmp_path / "out"), "--model", str(model_dir)]) == 0
-    out = np.asarray(Image.open(tmp_path / "out" / "a_colorized.png"))
-    assert out.shape == (33, 57, 3)
-    assert (tmp_path / "out" / "b_colorized.png").is_file()
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Fails the test if the CLI gets as far as loading a model."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+    monkeypatch.setattr(cli, "load_model", refuse)
 
 
-def test_a_corrupt_file_is_reported_and_the_others_still_done(model_dir, tmp_path, caplog):
-    good, bad = tmp_path / "good.png", tmp_path / "bad.jpg"
-    good.write_bytes(png_bytes(photo(3)))
-    bad.write_bytes(b"\xff\xd8\xff not really")
-    assert main(["colorize", str(bad), str(good), "-o", str(tmp_path), "--model", str(model_dir)]) == 1
-    assert (tmp_path / "good_colorized.png").is_file()
-    assert "bad.jpg" in caplog.text
+def write(path: Path, rgb: np.ndarray, fmt: str = "PNG", mode: str | None = None) -> Path:
+    path.write_bytes(png_bytes(rgb, mode=mode, fmt=fmt))
+    return path
 
 
-def test_stylize_with_mixed_styles(model_dir, tmp_path):
-    image = tmp_path / "p.png"
-    image.write_bytes(png_bytes(photo(4)))
-    style_file = tmp_path / "s.png"
-    style_file.write_bytes(png_bytes(photo(5)))
-    code = main(["stylize", str(image), "--style", "greatwave", "--style", str(style_file), "--weights", "0.7,0.3",
-                 "--alpha", "0.6", "--preserve-color", "--styles-dir", str(ROOT / "data" / "styles"),
-                 "-o", str(tmp_path), "--model", str(model_dir)])
-    assert code == 0 and (tmp_path / "p_stylized.png").is_file()
+def test_a_batch_of_same_named_inputs_gives_one_file_each(model_dir, tmp_path):
+    inputs = [write(tmp_path / "cheetah.jpg", photo(1), "JPEG"), write(tmp_path / "cheetah.webp", photo(2), "WEBP"),
+              write(tmp_path / "cheetah.tif", photo(3), "TIFF"), write(tmp_path / "sea.jpg", photo(4, (33, 57)), "JPEG")]
+    out = tmp_path / "out"
+    assert main(["colorize", *map(str, inputs), "-o", str(out), "--model", str(model_dir)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["cheetah-jpg_colorized.png", "cheetah-tif_colorized.png", "cheetah-webp_colorized.png",
+                     "sea_colorized.png"]
+    assert np.asarray(Image.open(out / "sea_colorized.png")).shape == (33, 57, 3)
 
 
-def test_bad_arguments_are_one_clear_line(model_dir, tmp_path, capsys):
-    image = tmp_path / "p.png"
-    image.write_bytes(png_bytes(photo(6)))
-    assert main(["stylize", str(image), "--style", "greatwave", "--alpha", "2", "--model", str(model_dir)]) == 2
-    assert "--alpha must lie in [0, 1]" in capsys.readouterr().err
-    assert main(["stylize", str(image), "--style", "nope", "--model", str(model_dir),
-                 "--styles-dir", str(ROOT / "data" / "styles")]) == 2
-    assert "neither a file nor a gallery name" in capsys.readouterr().err
-    assert main(["colorize", str(image), "--model", str(tmp_path / "missing")]) == 2
-    assert "missing" in capsys.readouterr().err
+def test_two_styles_of_one_photo_do_not_overwrite_each_other(model_dir, tmp_path):
+    image = write(tmp_path / "p.png", photo(4))
+    for style in ("greatwave", "kandinky"):
+        assert main(["stylize", str(image), "--style", style, "--alpha", "0.6", *STYLES, "-o", str(tmp_path / "o"),
+                     "--model", str(model_dir)]) == 0
+    mixed = ["stylize", str(image), "--style", "greatwave", "--style", str(write(tmp_path / "s.png", photo(5))),
+             "--weights", "0.7,0.3", "--preserve-color", *STYLES, "-o", str(tmp_path / "o"), "--model", str(model_dir)]
+    assert main(mixed) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "p_greatwave+s_a1_stylized.png", "p_greatwave_a0.6_stylized.png", "p_kandinky_a0.6_stylized.png"]
+
+
+def test_results_are_never_overwritten_unless_asked(model_dir, tmp_path, capsys):
+    image = write(tmp_path / "p.png", photo(4))
+    args = ["colorize", str(image), "-o", str(tmp_path / "o"), "--model", str(model_dir)]
+    assert main(args) == 0
+    target = tmp_path / "o" / "p_colorized.png"
+    target.write_bytes(b"my edited result")
+    assert main(args) == USAGE_ERROR
+    assert "--overwrite" in capsys.readouterr().err and target.read_bytes() == b"my edited result"
+    assert main([*args, "--overwrite"]) == 0 and target.read_bytes() != b"my edited result"
+
+
+def test_folders_and_globs_and_formats(model_dir, tmp_path):
+    folder = tmp_path / "scans"
+    (folder / "sub").mkdir(parents=True)
+    write(folder / "a.png", photo(1))
+    write(folder / "sub" / "b.jpg", photo(2), "JPEG")
+    (folder / "notes.txt").write_text("not an image")
+    write(tmp_path / "c.png", photo(3))
+    out = tmp_path / "out"
+    assert main(["colorize", str(folder), str(tmp_path / "c*.png"), "-o", str(out), "--format", "jpeg",
+                 "--model", str(model_dir)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a_colorized.jpg", "b_colorized.jpg", "c_colorized.jpg"]
+
+
+def test_exit_status_counts_the_inputs_that_failed(model_dir, tmp_path, caplog, capsys):
+    good = write(tmp_path / "good.png", photo(3))
+    bad = [tmp_path / "bad1.jpg", tmp_path / "bad2.png"]
+    for path in bad:
+        path.write_bytes(b"\xff\xd8\xff not really")
+    assert main(["colorize", str(bad[0]), str(good), str(bad[1]), "-o", str(tmp_path / "o"),
+                 "--model", str(model_dir)]) == 2
+    assert (tmp_path / "o" / "good_colorized.png").is_file()
+    assert "bad1.jpg" in caplog.text and "2 of 3 input(s) failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["colorize", "missing.jpg"], "input 'missing.jpg': no such file"),
+    (["colorize", "nothing-*.jpg"], "matches no file"),
+    (["stylize", "{image}", "--style", "nope", *STYLES], "--style nope: neither a file nor a gallery name"),
+    (["stylize", "{image}", "--style", "greatwave", "--weights", "x", *STYLES], "--weights 'x'"),
+    (["stylize", "{image}", "--style", "greatwave", "--weights", "0.5,0.5", *STYLES], "2 weight(s) for 1"),
+    (["stylize", "{image}", "--style", "greatwave", "--weights", "nan", *STYLES], "--weights 'nan'"),
+    (["stylize", "{image}", "--style", "greatwave", "--alpha", "2", *STYLES], "--alpha 2.0"),
+    (["stylize", "{image}", "--style", "greatwave", "--alpha", "nan", *STYLES], "--alpha nan"),
+    (["colorize", "{image}", "--model", "no/such/folder"], "--model no/such/folder"),
+])
+def test_bad_arguments_fail_at_once_naming_the_option(argv, message, tmp_path, capsys, no_model_loading):
+    image = write(tmp_path / "p.png", photo(6))
+    out = tmp_path / "never-created"
+    argv = [a.replace("{image}", str(image)) for a in argv] + ["-o", str(out)]
+    assert main(argv) == USAGE_ERROR
+    assert message in capsys.readouterr().err
+    assert not out.exists(), "nothing is created for a refused command"
+
+
+def test_help_has_examples_and_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0 and "examples:" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("chromastyle ")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["colorize"])
+    assert exit_info.value.code == USAGE_ERROR
+
+
+def test_the_registry_is_found_from_the_project_not_the_current_folder(tmp_path, monkeypatch, capsys):
+    project = tmp_path / "project"
+    (project / "deep" / "er").mkdir(parents=True)
+    for marker in ("dvc.yaml", "params.yaml"):
+        (project / marker).write_text("")
+    assert find_project_root(project / "deep" / "er") == project
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    image = write(elsewhere / "p.png", photo(1))
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'absent' / 'mlflow.db'}")
+    assert main(["colorize", str(image)]) == USAGE_ERROR
+    error = capsys.readouterr().err
+    assert "no model registry at" in error and "absent/mlflow.db" in error
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["p.png"], "nothing created in the current folder"

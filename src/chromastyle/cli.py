@@ -1,30 +1,72 @@
 """`chromastyle` command: colourise or stylise image files with the champion (or a model folder).
 
-    chromastyle colorize photo.jpg old/*.png -o out/
-    chromastyle stylize photo.jpg --style greatwave --alpha 0.7 -o out/
-    chromastyle stylize photo.jpg --style wave.jpg --style kandinky --weights 0.7,0.3 --preserve-color
+Every argument is checked before anything is loaded (a typo costs milliseconds, not the 10 s of
+loading a model); no result is ever overwritten unless --overwrite says so; output names are
+unique within a run and stable across runs (they say which input, which style and which α).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import hashlib
 import logging
+import math
 import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from chromastyle.offline import disable_telemetry
 
 log = logging.getLogger("chromastyle.cli")
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm"}
+USAGE_ERROR = 100  # exit status for bad arguments; 1..99 = that many inputs failed
+EXAMPLES = """\
+examples:
+  chromastyle colorize old_photo.jpg                      # -> ./old_photo_colorized.png
+  chromastyle colorize scans/ "archive/*.tif" -o out/     # folders and (quoted) globs
+  chromastyle stylize photo.jpg --style greatwave --alpha 0.7 -o out/
+  chromastyle stylize photo.jpg --style greatwave --style my_painting.jpg --weights 0.7,0.3 --preserve-color
+
+model: --model FOLDER (model.safetensors + config.json), else the champion of the MLflow registry
+of the project (found from the current folder upwards, or from where chromastyle is installed;
+MLFLOW_TRACKING_URI overrides).
+exit status: 0 all done; N (1-99) N inputs failed (the others are done); 100 bad arguments (nothing done).
+"""
+
+
+class UsageError(ValueError):
+    """A bad argument: reported as one line naming the option, before any work."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors use our usage status too
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _version() -> str:
+    try:
+        return version("chromastyle")
+    except PackageNotFoundError:
+        return "unknown"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chromastyle", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="chromastyle", description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"chromastyle {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, help_text in (("colorize", "colourise grayscale (or any) photos"),
                             ("stylize", "colourise, then repaint in the style of paintings")):
-        command = sub.add_parser(name, help=help_text)
-        command.add_argument("inputs", nargs="+", type=Path, help="image files")
+        command = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_argument("inputs", nargs="+", help="image files, folders of images, or glob patterns")
         command.add_argument("-o", "--output", type=Path, default=Path("."), help="output folder (default: .)")
+        command.add_argument("--format", choices=("png", "jpeg", "webp"), default="png", help="output format")
+        command.add_argument("--overwrite", action="store_true", help="replace existing output files")
         command.add_argument("--model", type=Path, help="a model folder (model.safetensors + config.json); "
                                                         "default: the registry's champion")
         command.add_argument("--model-name", default="chromastyle", help="registered model name")
@@ -34,84 +76,192 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--weights", help="comma-separated mixing weights, one per --style")
             command.add_argument("--alpha", type=float, default=1.0, help="content/style trade-off in [0, 1]")
             command.add_argument("--preserve-color", action="store_true", help="keep the colourised hues")
-            command.add_argument("--styles-dir", type=Path, default=Path("data/styles"), help="style gallery")
+            command.add_argument("--styles-dir", type=Path, help="style gallery folder (default: the project's "
+                                                                 "data/styles)")
     return parser
 
 
-def load_model(args: argparse.Namespace):
+# -- checking everything before any work ------------------------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+
+
+def expand_inputs(patterns: list[str]) -> list[Path]:
+    """Files as given, folders as their image files (sorted), globs as their matches; each once."""
+    found: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            images = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise UsageError(f"input {pattern!r}: a folder with no image files")
+            found += images
+        elif path.is_file():
+            found.append(path)
+        elif glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise UsageError(f"input {pattern!r}: the pattern matches no file")
+            found += matches
+        else:
+            raise UsageError(f"input {pattern!r}: no such file or folder")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique
+
+
+def output_names(sources: list[Path], suffix: str, extension: str) -> list[str]:
+    """`<stem>_<suffix>.<ext>`; inputs that would share a name get their own extension, then a
+    short hash of their path, in the name: unique within the run, the same in every run."""
+    def name(source: Path, level: int) -> str:
+        stem = source.stem
+        if level >= 1:
+            stem += "-" + source.suffix.lstrip(".").lower()
+        if level >= 2:
+            stem += "-" + hashlib.sha256(str(source).encode()).hexdigest()[:6]
+        return f"{stem}_{suffix}.{extension}"
+
+    levels = [0] * len(sources)
+    for level in (1, 2):
+        names = [name(s, lv) for s, lv in zip(sources, levels)]
+        clashes = {n for n in names if names.count(n) > 1}
+        levels = [level if n in clashes else lv for n, lv in zip(names, levels)]
+    return [name(s, lv) for s, lv in zip(sources, levels)]
+
+
+def parse_weights(text: str | None, count: int) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--weights {text!r}: expected comma-separated numbers like 0.7,0.3") from None
+    if len(weights) != count:
+        raise UsageError(f"--weights {text!r}: {len(weights)} weight(s) for {count} --style option(s)")
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or not sum(weights) > 0:
+        raise UsageError(f"--weights {text!r}: need finite non-negative numbers with a positive sum")
+    return weights
+
+
+def style_paths(styles: list[str], styles_dir: Path | None, root: Path | None) -> list[Path]:
+    from chromastyle.data.styles import gallery_paths
+
+    gallery_dir = styles_dir or (root / "data" / "styles" if root else None)
+    paths = []
+    for style in styles:
+        if Path(style).is_file():
+            paths.append(Path(style))
+            continue
+        try:
+            gallery = gallery_paths(gallery_dir) if gallery_dir else {}
+        except FileNotFoundError as err:
+            raise UsageError(f"--style {style}: not a file, and {err}") from None
+        if style not in gallery:
+            names = ", ".join(gallery) or f"no gallery found (pass --styles-dir)"
+            raise UsageError(f"--style {style}: neither a file nor a gallery name ({names})")
+        paths.append(gallery[style])
+    return paths
+
+
+def plan(args: argparse.Namespace, root: Path | None) -> tuple[list[Job], list[Path], list[float] | None]:
+    """Check every argument and compute every output path; raise UsageError on the first problem."""
+    styles, weights = [], None
+    suffix = "colorized"
+    if args.command == "stylize":
+        if not (math.isfinite(args.alpha) and 0.0 <= args.alpha <= 1.0):
+            raise UsageError(f"--alpha {args.alpha}: must lie in [0, 1]")
+        styles = style_paths(args.style, args.styles_dir, root)
+        weights = parse_weights(args.weights, len(styles))
+        suffix = "+".join(p.stem for p in styles) + f"_a{args.alpha:g}_stylized"
+    if args.model is not None and not (args.model / "model.safetensors").is_file():
+        raise UsageError(f"--model {args.model}: not a model folder (no model.safetensors)")
+    if args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"--output {args.output}: exists and is not a folder")
+    sources = expand_inputs(args.inputs)
+    extension = {"jpeg": "jpg"}.get(args.format, args.format)
+    jobs = [Job(s, args.output / n) for s, n in zip(sources, output_names(sources, suffix, extension))]
+    existing = [job.target for job in jobs if job.target.exists()]
+    if existing and not args.overwrite:
+        raise UsageError(f"{existing[0]} exists ({len(existing)} output file(s) would be replaced); "
+                         f"pass --overwrite to replace them, or choose another --output")
+    return jobs, styles, weights
+
+
+# -- the work -----------------------------------------------------------------------------------------
+def load_model(args: argparse.Namespace, root: Path | None):
     from chromastyle.model.integrated import Chromastyle
 
     if args.model is not None:
         return Chromastyle.load(args.model)
+    from chromastyle import project
+
+    uri = project.tracking_uri(root)
+    missing = project.local_store_missing(uri)
+    if uri is None or missing is not None:
+        where = f"{missing}" if missing else "no project found"
+        raise FileNotFoundError(f"no model registry at {where} (looked from {Path.cwd()} upwards and where "
+                                f"chromastyle is installed); run `make run` in the project, set "
+                                f"MLFLOW_TRACKING_URI, or pass --model FOLDER")
+    import mlflow
+
     from chromastyle import registry
 
+    mlflow.set_tracking_uri(uri)
     model = registry.load_champion(args.model_name)
     if model is None:
-        raise FileNotFoundError(f"no champion of registered model {args.model_name!r} in the MLflow registry "
-                                f"(run `make run`, or pass --model PATH)")
+        raise FileNotFoundError(f"no champion of registered model {args.model_name!r} in {uri}; "
+                                f"run `make run`, or pass --model FOLDER")
     return model
 
 
-def resolve_styles(args: argparse.Namespace):
-    """(style images as H×W×3 uint8, weights or None) from --style names/files and --weights."""
-    from chromastyle.data.styles import gallery_paths
-    from chromastyle.imaging import decode_image
-
-    images = []
-    for style in args.style:
-        path = Path(style)
-        if not path.is_file():
-            gallery = gallery_paths(args.styles_dir)
-            if style not in gallery:
-                raise FileNotFoundError(f"--style {style}: neither a file nor a gallery name ({', '.join(gallery)})")
-            path = gallery[style]
-        images.append(decode_image(path))
-    weights = None
-    if args.weights:
-        weights = [float(w) for w in args.weights.split(",")]
-    return images, weights
-
-
-def run(args: argparse.Namespace) -> int:
-    from PIL import Image
+def run(args: argparse.Namespace, jobs: list[Job], styles: list[Path], weights, root: Path | None) -> int:
     from tqdm import tqdm
 
-    from chromastyle.imaging import ImageDecodeError, decode_image
+    from chromastyle.imaging import ImageDecodeError, decode_image, encode_image
     from chromastyle.inference import colorize_array, stylize_array
 
-    model = load_model(args)
-    styles, weights = resolve_styles(args) if args.command == "stylize" else ([], None)
+    model = load_model(args, root)
+    style_images = [decode_image(path) for path in styles]
     args.output.mkdir(parents=True, exist_ok=True)
     failures = 0
-    for path in tqdm(args.inputs, unit="image", disable=len(args.inputs) < 2):
+    bar = tqdm(jobs, unit="image", disable=len(jobs) < 2 or None)
+    for job in bar:
         try:
-            rgb = decode_image(path)
+            rgb = decode_image(job.source)
         except (ImageDecodeError, OSError) as err:
             log.error("%s (skipped)", err)
             failures += 1
             continue
         # The same code path as the service and the evaluation (chromastyle.inference).
         out = colorize_array(model, rgb)
-        if styles:
-            out = stylize_array(model, out, styles, weights, args.alpha, args.preserve_color)
-        target = args.output / f"{path.stem}_{args.command[:-1]}ed.png"
-        Image.fromarray(out).save(target)
-        log.info("%s -> %s", path, target)
-    return 1 if failures else 0
+        if style_images:
+            out = stylize_array(model, out, style_images, weights, args.alpha, args.preserve_color)
+        job.target.write_bytes(encode_image(out, args.format)[0])
+        if bar.disable:
+            log.info("%s -> %s", job.source, job.target)
+    if failures:
+        sys.stderr.write(f"chromastyle: {failures} of {len(jobs)} input(s) failed\n")
+    return min(failures, 99)
 
 
 def main(argv: list[str] | None = None) -> int:
     disable_telemetry()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
-    if args.command == "stylize" and not 0.0 <= args.alpha <= 1.0:
-        sys.stderr.write(f"chromastyle: --alpha must lie in [0, 1], got {args.alpha}\n")
-        return 2
+    from chromastyle.project import find_project_root
+
+    root = find_project_root()
     try:
-        return run(args)
+        jobs, styles, weights = plan(args, root)
+    except UsageError as err:
+        sys.stderr.write(f"chromastyle: {err}\n")
+        return USAGE_ERROR
+    try:
+        return run(args, jobs, styles, weights, root)
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.stderr.write(f"chromastyle: {err}\n")
-        return 2
+        return USAGE_ERROR
 
 
 if __name__ == "__main__":
