@@ -3,6 +3,7 @@
 from flows._common import ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from prefect import flow, task
 
 from chromastyle import registry
 from chromastyle.config import Params
-from chromastyle.service.packaging import build_bento, import_model
+from chromastyle.service.packaging import build_bento, import_model, source_fingerprint
 
 OUT_FILE = ROOT / "models" / "bento.json"
+log = logging.getLogger("chromastyle.package")
 
 
 @task(name="import-champion")
@@ -25,7 +27,7 @@ def import_champion(params: Params, labels: dict) -> str:
 
 
 @task(name="bentoml-build")
-def build(labels: dict) -> str:
+def build(labels: dict) -> tuple[str, bool]:
     return build_bento(ROOT / "bentofile.yaml", ROOT / "src", labels)
 
 
@@ -38,8 +40,10 @@ def package_flow(params: Params):
     labels = {"mlflow_model": params.register_.model_name, "mlflow_version": champion["version"],
               "mlflow_run_id": champion["run_id"]}
     model_tag = import_champion(params, labels)
-    bento_tag = build(labels)
-    OUT_FILE.write_text(json.dumps({"bento": bento_tag, "model": model_tag, **labels}, indent=2))
+    bento_tag, built = build({**labels, "source": source_fingerprint(ROOT / "src", ROOT / "bentofile.yaml")})
+    OUT_FILE.write_text(json.dumps({"bento": bento_tag, "model": model_tag, "built": built, **labels}, indent=2))
+    log.info("package: %s bento %s for champion version %s", "built" if built else "kept", bento_tag,
+             champion["version"])
     return bento_tag
 
 

@@ -139,6 +139,9 @@ def test_second_repro_skips_everything_and_a_param_change_invalidates_train_onwa
     assert challenger.tags["promotion_reason"].startswith(("beats champion", "kept champion"))
     metrics = json.loads((repo / "metrics" / "eval.json").read_text())
     assert "champion" in metrics, "the previous champion is a baseline of the second evaluation"
+    promoted = json.loads((repo / "models" / "registration.json").read_text())["promoted"]
+    bento = json.loads((repo / "models" / "bento.json").read_text())
+    assert bento["built"] == promoted, "a new bento only when the champion changed"
 
 
 def test_the_built_bento_serves_over_http(pipeline_repo, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -31,8 +32,35 @@ def import_model(model_dir: Path, styles_dir: Path, name: str, labels: dict[str,
     return str(stored.tag)
 
 
-def build_bento(bentofile: Path, build_ctx: Path, labels: dict[str, str]) -> str:
-    """`bentoml build` through its Python API; returns the bento tag."""
+def source_fingerprint(build_ctx: Path, bentofile: Path) -> str:
+    """Hash of what a bento is built from (the bentofile and every file it includes from the
+    package): a rebuild is needed when this or the champion changes, and only then."""
+    digest = hashlib.sha256(bentofile.read_bytes())
+    package = build_ctx / "chromastyle"
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(build_ctx)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def find_bento(name: str, labels: dict[str, str]) -> str | None:
+    """The newest existing bento of `name` built with exactly these labels, if any."""
+    try:
+        bentos = bentoml.bentos.list(name)
+    except bentoml.exceptions.NotFound:
+        return None
+    matching = [b for b in bentos if b.info.labels == labels]
+    return str(max(matching, key=lambda b: b.info.creation_time).tag) if matching else None
+
+
+def build_bento(bentofile: Path, build_ctx: Path, labels: dict[str, str]) -> tuple[str, bool]:
+    """`bentoml build` through its Python API, unless a bento with the same labels (champion +
+    source fingerprint) exists: then that one is reused and `latest` does not move.
+    Returns (bento tag, whether it was built now)."""
+    existing = find_bento("chromastyle", labels)
+    if existing is not None:
+        log.info("bento %s already serves this champion with this code: nothing to build", existing)
+        return existing, False
     bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(build_ctx), labels=labels)
     log.info("built bento %s", bento.tag)
-    return str(bento.tag)
+    return str(bento.tag), True
