@@ -19,8 +19,8 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: run test install serve ui clean-outputs
 
-run: install ## set up, then the whole pipeline on the shipped data (dvc repro)
-	dvc repro
+run: install ## set up, then the whole pipeline on the shipped data (dvc repro, one Prefect server for all stages)
+	python -m flows.with_prefect dvc repro
 
 test: install ## the test suite
 	pytest
