@@ -40,4 +40,6 @@ serve: install ## serve the bento the package stage built
 	bentoml serve chromastyle:latest --host 127.0.0.1 --port 3000
 
 ui: install ## the MLflow UI over mlflow.db + mlartifacts/
+	@echo "training runs: http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
+	@echo "models:        http://127.0.0.1:5000/#/models/chromastyle"
 	mlflow ui --host 127.0.0.1 --port 5000

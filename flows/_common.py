@@ -49,3 +49,47 @@ def run_stage(flow_fn: Callable, stage: str) -> None:
     state = flow_fn(params, return_state=True)
     if state.is_failed():
         sys.exit(f"chromastyle {stage} failed: {state.message}")
+
+
+def dvc_out_md5(stage: str, path: str) -> str:
+    """DVC's own hash of an output (dvc.lock), e.g. data/raw of ingest: the data version a run used."""
+    import yaml
+
+    lock = ROOT / "dvc.lock"
+    if not lock.is_file():
+        return "unknown"
+    outs = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).get(stage, {}).get("outs", [])
+    return next((out.get("md5", "unknown") for out in outs if out.get("path") == path), "unknown")
+
+
+def changed_params(params: Params) -> list[str]:
+    """`key=value` for every param that differs from the committed params.yaml (git HEAD): what
+    makes this run (an experiment's `-S` overrides) different from the baseline."""
+    import subprocess
+
+    import yaml
+
+    def flat(tree: dict, prefix: str = "") -> dict:
+        items = {}
+        for key, value in tree.items():
+            items.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+        return items
+
+    try:
+        committed = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=ROOT, capture_output=True, text=True,
+                                   check=True).stdout
+        baseline = flat(yaml.safe_load(committed) or {})
+    except (OSError, subprocess.CalledProcessError, yaml.YAMLError):
+        return []
+    now = flat(params.model_dump(mode="json", by_alias=True))
+    return [f"{k}={v}" for k, v in now.items() if k in baseline and str(baseline[k]) != str(v)]
+
+
+def run_name(stage: str, params: Params, sections: tuple[str, ...] = ()) -> str:
+    """A readable MLflow run name: the stage, the params that differ (in `sections`), short commit."""
+    import subprocess
+
+    changed = [c for c in changed_params(params) if not sections or c.startswith(sections)]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or "no-git"
+    return " ".join([stage, *(changed[:4] or ["(params.yaml)"]), f"@{commit}"])

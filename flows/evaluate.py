@@ -14,7 +14,7 @@ from chromastyle.config import Params
 from chromastyle.data.prepare import load_split
 from chromastyle.data.styles import load_gallery_crops
 from chromastyle.metrics.evaluate import evaluate
-from chromastyle.metrics.report import evaluation_markdown
+from chromastyle.metrics.report import evaluation_markdown, headline_metrics
 from chromastyle.model.integrated import Chromastyle
 
 PREPARED_DIR = ROOT / "data" / "prepared"
@@ -46,12 +46,13 @@ def compute(params: Params, model: Chromastyle, champion: Chromastyle | None):
 def write_outputs(evaluation, run_id: str) -> None:
     METRICS_DIR.mkdir(exist_ok=True)
     REPORT_DIR.mkdir(exist_ok=True)
-    (METRICS_DIR / "eval.json").write_text(json.dumps(evaluation.metrics, indent=2))
+    (METRICS_DIR / "eval.json").write_text(json.dumps(headline_metrics(evaluation.metrics), indent=2))
+    (REPORT_DIR / "evaluation.json").write_text(json.dumps(evaluation.metrics, indent=2))
     evaluation.per_image.to_csv(METRICS_DIR / "per_image.csv", index=False)
     Image.fromarray(evaluation.grid).save(REPORT_DIR / "eval_grid.png")
     (REPORT_DIR / "evaluation.md").write_text(evaluation_markdown(evaluation.metrics, "eval_grid.png"))
     registry.log_evaluation(run_id, evaluation.metrics, [REPORT_DIR / "eval_grid.png", REPORT_DIR / "evaluation.md",
-                                                         METRICS_DIR / "per_image.csv"])
+                                                         REPORT_DIR / "evaluation.json", METRICS_DIR / "per_image.csv"])
 
 
 @flow(name="evaluate")

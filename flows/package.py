@@ -2,6 +2,7 @@
 
 from flows._common import ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
 
+import hashlib
 import json
 import logging
 import tempfile
@@ -11,7 +12,7 @@ from prefect import flow, task
 
 from chromastyle import registry
 from chromastyle.config import Params
-from chromastyle.service.packaging import build_bento, import_model, source_fingerprint
+from chromastyle.service.packaging import build_bento, folder_fingerprint, import_model, source_fingerprint
 
 OUT_FILE = ROOT / "models" / "bento.json"
 log = logging.getLogger("chromastyle.package")
@@ -23,7 +24,9 @@ def import_champion(params: Params, labels: dict) -> str:
     limits = params.package.service_limits()
     with tempfile.TemporaryDirectory(prefix="chromastyle-champion-") as scratch:
         folder = registry.download_champion(params.register_.model_name, Path(scratch))
-        return import_model(folder, styles, params.package.bento_model_name, labels, limits)
+        content = folder_fingerprint(folder, styles) + json.dumps(limits, sort_keys=True)
+        version = f"v{labels['mlflow_version']}-{hashlib.sha256(content.encode()).hexdigest()[:12]}"
+        return import_model(folder, styles, params.package.bento_model_name, labels, limits, version)
 
 
 @task(name="bentoml-build")
@@ -40,8 +43,12 @@ def package_flow(params: Params):
     labels = {"mlflow_model": params.register_.model_name, "mlflow_version": champion["version"],
               "mlflow_run_id": champion["run_id"]}
     model_tag = import_champion(params, labels)
-    bento_tag, built = build({**labels, "source": source_fingerprint(ROOT / "src", ROOT / "bentofile.yaml")})
-    OUT_FILE.write_text(json.dumps({"bento": bento_tag, "model": model_tag, "built": built, **labels}, indent=2))
+    source = source_fingerprint(ROOT / "src", ROOT / "bentofile.yaml")
+    bento_tag, built = build({**labels, "model": model_tag,
+                              "source": hashlib.sha256(f"{source}{model_tag}".encode()).hexdigest()[:16]})
+    # No run id and no "built" flag in the file: only what the inputs determine (dvc.lock reproduces).
+    OUT_FILE.write_text(json.dumps({"bento": bento_tag, "model": model_tag,
+                                    **{k: v for k, v in labels.items() if k != "mlflow_run_id"}}, indent=2))
     log.info("package: %s bento %s for champion version %s", "built" if built else "kept", bento_tag,
              champion["version"])
     return bento_tag

@@ -1,9 +1,10 @@
 """DVC stage `train`: colouriser (cGAN) then stylizer (AdaIN decoder), one MLflow run, resumable."""
 
-from flows._common import EXPECTED_ERRORS, ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
+from flows._common import EXPECTED_ERRORS, ROOT, dvc_out_md5, fail, run_name, run_stage  # noqa: I001
 
 import json
 
+import pandas as pd
 from prefect import flow, task
 
 from chromastyle import registry
@@ -11,7 +12,7 @@ from chromastyle.config import Params
 from chromastyle.data.prepare import data_version
 from chromastyle.train.checkpoint import fingerprint
 from chromastyle.train.run import train, training_fingerprint
-from chromastyle.train.trainer import resolve_device
+from chromastyle.train.trainer import PHASES, resolve_device
 
 PREPARED_DIR = ROOT / "data" / "prepared"
 MODEL_DIR = ROOT / "models" / "chromastyle"
@@ -33,26 +34,64 @@ def train_flow(params: Params):
     except EXPECTED_ERRORS as err:
         return fail(err)
     run_fingerprint = training_fingerprint(params, data_hash)
-    run_id = registry.start_or_resume_run(RUN_FILE, run_fingerprint, run_name=f"train-{run_fingerprint[:8]}")
+    name = run_name("train", params, ("train.", "augment.", "loss_network.", "data."))
+    run_id = registry.start_or_resume_run(RUN_FILE, run_fingerprint, run_name=name)
+    data_md5 = dvc_out_md5("ingest", "data/raw")
     registry.log_run_metadata(run_id, params.model_dump(mode="json", by_alias=True), {
-        **registry.provenance_tags(), "data_hash": data_hash, "device": str(device),
+        **registry.provenance_tags("dvc repro: train (flows/train.py)"), "data_hash": data_hash,
+        "dvc_data_md5": data_md5, "device": str(device),
         "params_hash": fingerprint(params.model_dump(mode="json", by_alias=True)),
     })
+    splits = pd.read_csv(PREPARED_DIR / "split.csv")
+    registry.log_dataset(run_id, splits[splits["split"] == "train"], str(params.data.source),
+                         f"photos ({params.data.source})", data_md5.removesuffix(".dir")[:32], "training")
     result = train_model(params, run_id, data_hash)
-    registry.log_run_metadata(run_id, {}, {"loss_network": result.model.cfg.loss_network,
-                                           "loss_network_source": result.model.cfg.loss_network_source})
+    cfg = result.model.cfg
+    registry.log_run_metadata(run_id, {}, {"loss_network": cfg.loss_network, "loss_network_source":
+                                           cfg.loss_network_source, **throughput_tags(result.summary)})
+    registry.describe_run(run_id, run_description(params, result, data_md5))
     METRICS_DIR.mkdir(exist_ok=True)
-    last = {k: v for k, v in result.curve[-1].items() if k not in ("phase", "step")} if result.curve else {}
-    (METRICS_DIR / "train.json").write_text(json.dumps({**result.summary, **last}, indent=2))
-    _write_curve(result.curve)
+    (METRICS_DIR / "train.json").write_text(json.dumps(final_losses(result.curve), indent=2))
+    write_curves(result.curve)
     return run_id
 
 
-def _write_curve(curve: list[dict]) -> None:
-    """metrics/train_curve.csv for `dvc plots`: one row per logged step, losses as columns."""
-    import pandas as pd
+def throughput_tags(summary: dict[str, float]) -> dict[str, str]:
+    """Speed figures as tags (one number each; as metrics they would be single-point charts)."""
+    return {f"speed.{key}": f"{value:.1f}" for key, value in summary.items()}
 
-    pd.DataFrame(curve).to_csv(METRICS_DIR / "train_curve.csv", index=False)
+
+def run_description(params: Params, result, data_md5: str) -> str:
+    losses = final_losses(result.curve)
+    lines = [f"Trains the colouriser ({params.train.colorizer_steps} steps at {params.train.image_size}², "
+             f"batch {params.train.batch_size}, adversarial weight {params.train.adversarial_weight:g}) and "
+             f"the stylizer ({params.train.stylizer_steps} steps) on `{params.data.source}` "
+             f"(DVC data {data_md5}).", "",
+             "| phase | final losses | images/s |", "|---|---|---|"]
+    for phase, figures in losses.items():
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in figures.items())
+        lines.append(f"| {phase} | {shown} | {result.summary.get(f'{phase}_images_per_s', float('nan')):.1f} |")
+    lines += ["", "Evaluation figures and the registry's decision follow in the model version's description."]
+    return "\n".join(lines)
+
+
+def final_losses(curve: list[dict]) -> dict[str, dict[str, float]]:
+    """The last logged losses of each phase: numbers that depend only on code, data and params,
+    so `dvc.lock` reproduces on another machine (speed figures go to MLflow, never here)."""
+    last: dict[str, dict[str, float]] = {}
+    for row in curve:
+        last[PHASES[int(row["phase"])]] = {k: v for k, v in row.items() if k not in ("phase", "step")}
+    return last
+
+
+def write_curves(curve: list[dict]) -> None:
+    """metrics/<phase>_curve.csv for `dvc plots`: one file per phase, x = the global step, so each
+    chart shows only the losses of its own phase."""
+    frame = pd.DataFrame(curve)
+    for index, phase in enumerate(PHASES):
+        rows = frame[frame["phase"] == index] if len(frame) else frame
+        rows = rows.drop(columns=["phase"], errors="ignore").dropna(axis=1, how="all")
+        rows.to_csv(METRICS_DIR / f"{phase}_curve.csv", index=False)
 
 
 if __name__ == "__main__":

@@ -41,3 +41,18 @@ def test_missing_and_broken_files(tmp_path):
     bad.write_text("train: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_dvc_set_param_changes_one_line_of_params_yaml(tmp_path):
+    """`dvc exp run -S train.colorizer_steps=300` rewrites params.yaml with DVC's YAML round trip:
+    the file is kept in the form that round trip writes, so an experiment's diff is one line."""
+    from dvc.utils.serialize import modify_yaml
+
+    original = (ROOT / "params.yaml").read_text()
+    copy = tmp_path / "params.yaml"
+    copy.write_text(original)
+    with modify_yaml(str(copy)) as data:
+        data["train"]["colorizer_steps"] = 300
+    changed = [(a, b) for a, b in zip(original.splitlines(), copy.read_text().splitlines()) if a != b]
+    assert len(original.splitlines()) == len(copy.read_text().splitlines())
+    assert len(changed) == 1 and "colorizer_steps: 300" in changed[0][1], changed

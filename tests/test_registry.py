@@ -14,7 +14,8 @@ def test_gate_rules():
     from chromastyle.registry import decide_promotion
 
     cfg = RegisterConfig(frechet_tolerance=0.05, min_delta_cf_gain=0.0)
-    assert decide_promotion({"model": GOOD}, cfg) == (True, "no champion yet")
+    promote, reason = decide_promotion({"model": GOOD}, cfg)
+    assert promote and reason.startswith("first version")
     promote, reason = decide_promotion({"model": WORSE, "champion": GOOD}, cfg)
     assert not promote and reason.startswith("kept champion")
     promote, reason = decide_promotion({"model": GOOD, "champion": WORSE}, cfg)

@@ -7,6 +7,7 @@ who deliberately sets one of these keeps their choice.
 from __future__ import annotations
 
 import os
+import warnings
 
 TELEMETRY_OFF = {
     "NO_ALBUMENTATIONS_UPDATE": "1",  # albumentations fetches a version check on import otherwise
@@ -23,7 +24,18 @@ TELEMETRY_OFF = {
 }
 
 
+# Library notices a user of chromastyle cannot act on. Installed before the libraries are imported,
+# since some of them warn at import time (MLflow about its own PythonModel subclasses).
+QUIET_WARNINGS = (
+    ".*Add type hints to the `predict` method",  # MLflow: our pyfunc declares an explicit tensor signature
+    "Metric `Kernel Inception Distance` will save all extracted features",  # torchmetrics: our sets are small
+)
+
+
 def disable_telemetry() -> None:
-    """Set every tool's telemetry/update-check switch to off unless the user chose otherwise."""
+    """Set every tool's telemetry/update-check switch to off unless the user chose otherwise, and
+    silence the library notices listed in QUIET_WARNINGS."""
     for key, value in TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)

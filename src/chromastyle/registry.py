@@ -13,7 +13,6 @@ import logging
 import os
 import subprocess
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from chromastyle.config import RegisterConfig
 
 log = logging.getLogger(__name__)
 # The pyfunc declares an explicit tensor signature; MLflow's type-hint inference is not needed.
-warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 
 EXPERIMENT = "chromastyle"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -54,14 +52,30 @@ class MlflowTracker:
         self.client.log_image(self.run_id, image, artifact_file=name)
 
 
+EXPERIMENT_DESCRIPTION = (
+    "Training runs of chromastyle (grayscale photo -> colour, optional AdaIN style transfer). One run per "
+    "`dvc repro` / `dvc exp run` of the train stage; each run's model is a version of the registered model "
+    "`chromastyle`, gated into the `champion` alias. Run names: stage, the params that differ from the "
+    "committed params.yaml, short git commit.")
+
+
 def ensure_experiment() -> str:
-    """The project's experiment id. Under MLflow's default local store its artifacts go to
-    ./mlartifacts (where `mlflow server`/`mlflow ui` keep them), not the client's ./mlruns."""
+    """The project's experiment id, opened in MLflow's model-training view (not the GenAI one). Under
+    MLflow's default local store its artifacts go to ./mlartifacts (where `mlflow server`/`mlflow ui`
+    keep them), not the client's ./mlruns."""
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = None if os.environ.get("MLFLOW_TRACKING_URI") else (Path.cwd() / "mlartifacts").as_uri()
-    return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+    if experiment is None:
+        location = None if os.environ.get("MLFLOW_TRACKING_URI") else (Path.cwd() / "mlartifacts").as_uri()
+        experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+        tags = {}
+    else:
+        experiment_id, tags = experiment.experiment_id, experiment.tags
+    client = MlflowClient()
+    for key, value in {"mlflow.experimentKind": "custom_model_development",
+                       "mlflow.note.content": EXPERIMENT_DESCRIPTION}.items():
+        if tags.get(key) != value:
+            client.set_experiment_tag(experiment_id, key, value)
+    return experiment_id
 
 
 def start_or_resume_run(run_file: Path, fingerprint: str, run_name: str) -> str:
@@ -105,14 +119,43 @@ def run_tag(run_id: str, key: str) -> str:
     return MlflowClient().get_run(run_id).data.tags.get(key, "unknown")
 
 
-def provenance_tags() -> dict[str, str]:
-    """Git commit (and whether the tree was dirty) of the code that produced a run."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "unknown"
-    return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": str(bool(git("status", "--porcelain", "-uno")))}
+def git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def provenance_tags(source_name: str) -> dict[str, str]:
+    """MLflow's own source tags (the UI's Source column and run page show them) for the code that
+    produced a run, plus whether the working tree had uncommitted changes."""
+    tags = {"mlflow.source.type": "LOCAL", "mlflow.source.name": source_name,
+            "mlflow.source.git.commit": git("rev-parse", "HEAD") or "unknown",
+            "git_dirty": str(bool(git("status", "--porcelain", "-uno")))}
+    branch = git("rev-parse", "--abbrev-ref", "HEAD")
+    if branch and branch != "HEAD":
+        tags["mlflow.source.git.branch"] = branch
+    remote = git("remote", "get-url", "origin")
+    if remote:
+        tags["mlflow.source.git.repoURL"] = remote
+    return tags
+
+
+def describe_run(run_id: str, markdown: str) -> None:
+    """The run's description (shown at the top of its page in the UI)."""
+    MlflowClient().set_tag(run_id, "mlflow.note.content", markdown)
+
+
+def log_dataset(run_id: str, table, source: str, name: str, digest: str, context: str) -> None:
+    """Record a dataset the run used (its listing as a table, where it lives, its DVC hash as digest):
+    the UI's Datasets column then says which data version trained or judged the model."""
+    from mlflow.entities import DatasetInput, InputTag
+
+    dataset = mlflow.data.from_pandas(table, source=source, name=name, digest=digest)
+    existing = {d.dataset.digest for d in MlflowClient().get_run(run_id).inputs.dataset_inputs}
+    if dataset.digest not in existing:
+        MlflowClient().log_inputs(run_id, [DatasetInput(dataset._to_mlflow_entity(),
+                                                        [InputTag("mlflow.data.context", context)])])
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -128,7 +171,13 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
 
 # -- the pyfunc flavour ---------------------------------------------------------------------------
 class ChromastylePyfunc(mlflow.pyfunc.PythonModel):
-    """`mlflow.pyfunc.load_model(...).predict(rgb)`: N×H×W×3 (or H×W×3) uint8 -> colourised uint8."""
+    """`mlflow.pyfunc.load_model(...).predict(rgb)`: N×H×W×3 (or H×W×3) uint8 -> colourised uint8.
+
+    Logged as code (MLflow's "models from code": this file is the model's code, the weights are an
+    artifact), so loading it unpickles nothing. The explicit tensor SIGNATURE is the contract, so
+    MLflow's type-hint validation (and its warning about missing hints) is switched off."""
+
+    _skip_type_hint_validation = True
 
     def load_context(self, context) -> None:
         from chromastyle.model.integrated import Chromastyle
@@ -175,7 +224,7 @@ def decide_promotion(metrics: dict, cfg: RegisterConfig) -> tuple[bool, str]:
     model = metrics["model"]
     champion = metrics.get("champion")
     if champion is None:
-        return True, "no champion yet"
+        return True, "first version: there is no champion to compare with, so it becomes the champion"
     fd_new, fd_old = model["frechet_offline"], champion["frechet_offline"]
     gain = champion["delta_cf"] - model["delta_cf"]
     fd_ok = fd_new <= fd_old * (1.0 + cfg.frechet_tolerance) + 1e-12
@@ -188,15 +237,44 @@ def decide_promotion(metrics: dict, cfg: RegisterConfig) -> tuple[bool, str]:
     return False, f"kept champion: {summary}"
 
 
-def register(model_dir: Path, run_id: str, metrics: dict, tags: dict[str, str], cfg: RegisterConfig) -> RegistrationResult:
-    """Log the model to its run, register a version (once per run), set aliases and the gate's tags."""
+MODEL_DESCRIPTION = (
+    "chromastyle: colourises grayscale photos (U-Net colouriser on Lab lightness, trained as a "
+    "conditional GAN) and optionally repaints them in a painting's style (AdaIN stylizer). Every "
+    "training registers a version (alias `challenger`); the promotion gate moves `champion` only when "
+    "the new version beats the current champion on the same test photos. Each version's description "
+    "says what it is, its headline figures and the gate's decision with its reason.")
+
+
+def version_description(metrics: dict, tags: dict[str, str], model_cfg):
+    """A describe(version, promoted, reason) for `register`: what the version is, its headline figures,
+    the gate's decision and why, and its provenance, in one paragraph at the top of its page."""
+    def describe(version: str, promoted: bool, reason: str) -> str:
+        model, gray = metrics["model"], metrics.get("grayscale", {})
+        figures = f"PSNR {model.get('psnr', float('nan')):.2f} dB"
+        if "psnr" in gray:
+            figures += f" (the grayscale input: {gray['psnr']:.2f})"
+        figures += f", ΔCF {model['delta_cf']:.2f}, Fréchet (offline) {model['frechet_offline']:.4f}"
+        decision = "**Champion**" if promoted else "**Rejected** by the gate (challenger only)"
+        return (f"{decision}: {reason}.\n\n"
+                f"Version {version}: colouriser `{getattr(model_cfg, 'encoder', 'scratch')}` + AdaIN stylizer "
+                f"(loss network {model_cfg.loss_network}); {figures} on "
+                f"{metrics.get('test_images', '?')} test photos.\n\n"
+                f"Code {tags.get('git_commit', 'unknown')[:10]} · data {tags.get('data_version', 'unknown')} (DVC) · "
+                f"params {tags.get('params_hash', 'unknown')}")
+    return describe
+
+
+def register(model_dir: Path, run_id: str, metrics: dict, tags: dict[str, str], cfg: RegisterConfig,
+             describe=None) -> RegistrationResult:
+    """Log the model to its run, register a version (once per run), set aliases, the gate's tags and
+    the version's description (`describe(version, promoted, reason)` -> markdown)."""
     client = MlflowClient()
     name = cfg.model_name
     version = _version_of_run(client, name, run_id)
     if version is None:
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=ChromastylePyfunc(), artifacts={"model_dir": str(model_dir)},
+                name="model", python_model=__file__, artifacts={"model_dir": str(model_dir)},
                 code_paths=[str(Path(chromastyle.__file__).parent)], pip_requirements=PIP_REQUIREMENTS,
                 signature=SIGNATURE, input_example=np.zeros((1, 32, 32, 3), np.uint8),
                 registered_model_name=name)
@@ -211,6 +289,10 @@ def register(model_dir: Path, run_id: str, metrics: dict, tags: dict[str, str], 
     client.set_registered_model_alias(name, CHALLENGER, version)
     if promote:
         client.set_registered_model_alias(name, CHAMPION, version)
+    if describe is not None:
+        client.update_model_version(name, version, description=describe(version, promote, reason))
+    if client.get_registered_model(name).description != MODEL_DESCRIPTION:
+        client.update_registered_model(name, description=MODEL_DESCRIPTION)
     log.info("registered %s version %s (%s): %s", name, version, "champion" if promote else "challenger", reason)
     return RegistrationResult(name, version, promote, reason, run_id)
 
@@ -264,3 +346,7 @@ def _model_dir_name(local: str) -> str:
     if len(folders) != 1:
         raise FileNotFoundError(f"{artifacts}: expected one model folder, found {folders}")
     return folders[0]
+
+
+# Models from code: when MLflow loads a version, it runs this file and takes the model set here.
+mlflow.models.set_model(ChromastylePyfunc())

@@ -154,11 +154,17 @@ def _hard_failure_messages(dataset, cfg: ValidateConfig, table: pd.DataFrame, qu
     return messages
 
 
+QUARANTINE_NOTE = ("Files of the data source that failed validation are copied here, untouched; "
+                   "reports/validation.md says why each one failed.\n")
+
+
 def write_report(outcome: ValidationOutcome, raw_dir: Path, quarantine_dir: Path, report_dir: Path) -> dict:
     """Copy quarantined files aside, write validation.md/.json; return the summary counts."""
     if quarantine_dir.exists():
         shutil.rmtree(quarantine_dir)
     quarantine_dir.mkdir(parents=True)
+    # Never an empty folder (DVC warns about empty outputs): a note says what lands here.
+    (quarantine_dir / "README.txt").write_text(QUARANTINE_NOTE)
     for path in outcome.quarantined["path"]:
         target = quarantine_dir / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -173,11 +179,12 @@ def write_report(outcome: ValidationOutcome, raw_dir: Path, quarantine_dir: Path
     report_dir.mkdir(parents=True, exist_ok=True)
     details = outcome.quarantined[["path", "reasons", "error"]].to_dict("records")
     (report_dir / "validation.json").write_text(json.dumps({**summary, "quarantined_files": details}, indent=2))
-    (report_dir / "validation.md").write_text(_markdown_report(summary, details, quarantine_dir))
+    (report_dir / "validation.md").write_text(
+        _markdown_report(summary, details, _relative(quarantine_dir, report_dir.parent)))
     return summary
 
 
-def _markdown_report(summary: dict, details: list[dict], quarantine_dir: Path) -> str:
+def _markdown_report(summary: dict, details: list[dict], quarantine_dir: str) -> str:
     lines = [
         "# Data validation report", "",
         f"- files in: **{summary['files_in']}**",
@@ -192,3 +199,12 @@ def _markdown_report(summary: dict, details: list[dict], quarantine_dir: Path) -
         lines += ["## Quarantined files", "", "| file | reason | decoder said |", "|---|---|---|"]
         lines += [f"| `{d['path']}` | {d['reasons']} | {d['error'] or ''} |" for d in details]
     return "\n".join(lines) + "\n"
+
+
+def _relative(path: Path, root: Path) -> str:
+    """`path` relative to the project root when it is inside it: reports must not depend on where
+    the project is checked out (they are committed, and dvc.lock hashes them)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)

@@ -28,3 +28,26 @@ def evaluation_markdown(metrics: dict, grid_file: str) -> str:
     lines += [f"| {k} | {v:.4g} |" for k, v in sorted(metrics["style"].items())]
     lines += ["", f"![sample grid]({grid_file})", ""]
     return "\n".join(lines)
+
+
+# What `dvc exp show` / `dvc metrics diff` compare: a few numbers per system, named for what they are.
+# Everything else (per-style losses, KID, categories, the FID note) is in reports/evaluation.json.
+HEADLINE = {"model": ("psnr", "ssim", "delta_cf", "frechet_effnet_lite0", "semantic_agreement", "frechet_offline"),
+            "grayscale": ("psnr", "delta_cf"),
+            "champion": ("psnr", "delta_cf", "frechet_effnet_lite0", "frechet_offline")}
+STYLE_HEADLINE = ("judge_style_loss_drop_alpha1", "decoder_reconstruction_l1")
+
+
+def headline_metrics(metrics: dict) -> dict:
+    """The DVC metrics file: numbers only, few and stable names (`test.model.psnr`, ...)."""
+    def pick(section: dict) -> dict:
+        return {system: {k: section[system][k] for k in keys if isinstance(section[system].get(k), (int, float))}
+                for system, keys in HEADLINE.items() if system in section}
+
+    headline = {"test": pick(metrics)}
+    if "external" in metrics:
+        headline["external"] = pick(metrics["external"])
+    style = {k: metrics["style"][k] for k in STYLE_HEADLINE if k in metrics.get("style", {})}
+    if style:
+        headline["style"] = style
+    return headline

@@ -13,10 +13,11 @@ log = logging.getLogger(__name__)
 
 
 def import_model(model_dir: Path, styles_dir: Path, name: str, labels: dict[str, str],
-                 limits: dict[str, int | float] | None = None) -> str:
+                 limits: dict[str, int | float] | None = None, version: str | None = None) -> str:
     """Copy the model folder (+ style gallery) into the BentoML store; reuse an identical import.
 
-    `limits` (package.* of params.yaml) travel as the model's metadata: the service reads them."""
+    `limits` (package.* of params.yaml) travel as the model's metadata: the service reads them.
+    `version` names the import (e.g. the MLflow version and a content hash) instead of a random tag."""
     try:
         existing_models = bentoml.models.list(name)
     except bentoml.exceptions.NotFound:
@@ -25,11 +26,22 @@ def import_model(model_dir: Path, styles_dir: Path, name: str, labels: dict[str,
         if existing.info.labels == labels and existing.info.metadata == (limits or {}):
             log.info("BentoML model %s already holds this version", existing.tag)
             return str(existing.tag)
-    with bentoml.models.create(name, labels=labels, metadata=limits or {}) as stored:
+    with bentoml.models.create(f"{name}:{version}" if version else name, labels=labels,
+                               metadata=limits or {}) as stored:
         shutil.copytree(model_dir, stored.path, dirs_exist_ok=True)
         shutil.copytree(styles_dir, Path(stored.path) / "styles", dirs_exist_ok=True)
     log.info("imported %s into the BentoML model store as %s", model_dir, stored.tag)
     return str(stored.tag)
+
+
+def folder_fingerprint(*folders: Path) -> str:
+    """Hash of the files of some folders (names and bytes): a content-derived tag version."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def source_fingerprint(build_ctx: Path, bentofile: Path) -> str:
@@ -61,6 +73,9 @@ def build_bento(bentofile: Path, build_ctx: Path, labels: dict[str, str]) -> tup
     if existing is not None:
         log.info("bento %s already serves this champion with this code: nothing to build", existing)
         return existing, False
-    bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(build_ctx), labels=labels)
+    # A version derived from the champion and the source, not BentoML's random one: the same inputs
+    # give the same tag on every machine (and the same models/bento.json, hence the same dvc.lock).
+    version = f"v{labels.get('mlflow_version', '0')}-{labels.get('source', 'dev')[:12]}"
+    bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(build_ctx), labels=labels, version=version)
     log.info("built bento %s", bento.tag)
     return str(bento.tag), True

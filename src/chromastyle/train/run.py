@@ -38,10 +38,10 @@ def build_trainer(params: Params, prepared_dir: Path, checkpoint_dir: Path, trac
     preview, _ = load_split(prepared_dir, "val")
     if len(preview) == 0:
         preview = train_images
-    styles, _ = load_gallery_crops(params.data.styles, params.data.prepared_size)
+    styles, style_names = load_gallery_crops(params.data.styles, params.data.prepared_size)
     return Trainer(params.train, params.augment, new_model(params), train_images, styles,
                    np.ascontiguousarray(preview[:PREVIEW_IMAGES]), checkpoint_dir,
-                   training_fingerprint(params, data_hash), tracker)
+                   training_fingerprint(params, data_hash), tracker, style_names)
 
 
 def training_fingerprint(params: Params, data_hash: str) -> str:

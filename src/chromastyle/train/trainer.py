@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,8 @@ def lsgan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
 class Trainer:
     def __init__(self, cfg: TrainConfig, augment_cfg: AugmentConfig, model: Chromastyle,
                  train_images: np.ndarray, style_images: np.ndarray, preview_images: np.ndarray,
-                 checkpoint_dir: Path, fingerprint: str, tracker: Tracker | None = None):
+                 checkpoint_dir: Path, fingerprint: str, tracker: Tracker | None = None,
+                 style_names: list[str] | None = None):
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         if self.device.type == "cpu":
@@ -90,6 +92,7 @@ class Trainer:
         self.opt_s = torch.optim.Adam(self.model.decoder.parameters(), lr=cfg.lr_stylizer)
         self.train_images = train_images
         self.style_images = style_images
+        self.style_names = style_names or []
         self.preview_images = preview_images
         self.augment = build_augmentation(augment_cfg, cfg.image_size)
         self.checkpoint_dir = checkpoint_dir
@@ -129,30 +132,31 @@ class Trainer:
         step_fn = self._colorizer_step if phase == "colorizer" else self._stylizer_step
         self.model.train()
         started, first = time.perf_counter(), self.step
+        # A bar on a terminal; without one (dvc repro in CI, a log file) a plain line every 10 %.
+        on_terminal = sys.stderr.isatty()
         bar = tqdm(range(self.step, total), desc=phase, unit="step", initial=self.step, total=total,
-                   mininterval=5.0, disable=None)
+                   mininterval=5.0, disable=not on_terminal)
+        if self.step < total:  # learning rates change only at phase boundaries: logged there, not every step
+            self.tracker.log_metrics(self._learning_rates(phase), self._global_step())
         for step in bar:
             losses = step_fn(step)
             self.step = step + 1
             if self.step % self.cfg.log_every == 0 or self.step == total:
                 row = {"phase": PHASES.index(phase), "step": self._global_step(), **losses}
                 self.curve.append(row)
-                self.tracker.log_metrics({**{f"{phase}/{k}": v for k, v in losses.items()},
-                                          **self._learning_rates(phase)}, self._global_step())
+                self.tracker.log_metrics({f"{phase}/{k}": v for k, v in losses.items()}, self._global_step())
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
-            if bar.disable and (self.step % max(1, total // 10) == 0 or self.step == total):
-                # No terminal (CI, log files): a plain progress line every 10 % instead of a bar.
+            if not on_terminal and (self.step % max(1, total // 10) == 0 or self.step == total):
                 log.info("%s step %d/%d  %s", phase, self.step, total,
                          "  ".join(f"{k} {v:.3f}" for k, v in losses.items()))
             if self.step % self.cfg.sample_every == 0 or self.step == total:
-                self._log_preview(f"samples/{phase}_step{self.step:06d}.png")
+                self._log_preview(f"samples/step{self._global_step():06d}_{phase}.png")
             if self.step % self.cfg.checkpoint_every == 0 or self.step == total:
                 self.save()
         done = self.step - first
         if done:
             rate = done * self.cfg.batch_size / (time.perf_counter() - started)
             self.summary[f"{phase}_images_per_s"] = rate
-            self.tracker.log_metrics({f"{phase}/images_per_s": rate}, self._global_step())
             log.info("%s phase: %d steps at %.1f images/s", phase, done, rate)
 
     def _learning_rates(self, phase: str) -> dict[str, float]:
@@ -237,7 +241,7 @@ class Trainer:
             for index in range(min(2, len(self.style_images))):
                 style = torch.from_numpy(self.style_images[index:index + 1]).permute(0, 3, 1, 2).float().div(255)
                 columns.append(self.model.stylize(predicted, [style.to(self.device)], alpha=1.0))
-                titles.append(f"style {index + 1}")
+                titles.append(self.style_names[index] if index < len(self.style_names) else f"style {index + 1}")
         self.tracker.log_image(image_grid([tensor_to_uint8(c) for c in columns], titles), name)
         self.model.train(was_training)
 
