@@ -27,8 +27,10 @@ def _dvc(*args: str, cwd: Path) -> str:
     return result.stdout
 
 
-def has_remote(cwd: Path) -> bool:
-    return bool(_dvc("remote", "list", cwd=cwd).strip())
+def has_default_remote(cwd: Path) -> bool:
+    """Whether `dvc pull`/`dvc push` without -r have somewhere to go."""
+    result = subprocess.run(["dvc", "remote", "default"], cwd=cwd, capture_output=True, text=True)
+    return result.returncode == 0 and bool(result.stdout.strip())
 
 
 @task(name="dvc-pull", retries=2, retry_delay_seconds=30)
@@ -70,11 +72,11 @@ def retrain(project_dir: str = str(ROOT), set_params: dict[str, str] | None = No
     """dvc pull -> dvc repro (or `dvc exp run -S` with set_params) -> dvc push -> summary."""
     logger = get_run_logger()
     cwd = Path(project_dir)
-    remote = use_remote and has_remote(cwd)
+    remote = use_remote and has_default_remote(cwd)
     if remote:
         pull(cwd)
     else:
-        logger.info("no DVC remote configured (or use_remote false): skipping pull and push")
+        logger.info("no default DVC remote (or use_remote false): skipping pull and push")
     logger.info(repro(cwd, set_params or {}).strip()[-2000:])
     if remote:
         push(cwd)

@@ -62,7 +62,7 @@ def throughput_tags(summary: dict[str, float]) -> dict[str, str]:
 
 
 def run_description(params: Params, result, data_md5: str) -> str:
-    losses = final_losses(result.curve)
+    losses = final_losses(result.curve, keys=None)
     lines = [f"Trains the colouriser ({params.train.colorizer_steps} steps at {params.train.image_size}², "
              f"batch {params.train.batch_size}, adversarial weight {params.train.adversarial_weight:g}) and "
              f"the stylizer ({params.train.stylizer_steps} steps) on `{params.data.source}` "
@@ -75,12 +75,16 @@ def run_description(params: Params, result, data_md5: str) -> str:
     return "\n".join(lines)
 
 
-def final_losses(curve: list[dict]) -> dict[str, dict[str, float]]:
+HEADLINE_LOSSES = ("g_l1", "style_loss", "reconstruction_l1")  # metrics/train.json; the rest are plots
+
+
+def final_losses(curve: list[dict], keys: tuple[str, ...] | None = HEADLINE_LOSSES) -> dict[str, dict[str, float]]:
     """The last logged losses of each phase: numbers that depend only on code, data and params,
     so `dvc.lock` reproduces on another machine (speed figures go to MLflow, never here)."""
     last: dict[str, dict[str, float]] = {}
     for row in curve:
-        last[PHASES[int(row["phase"])]] = {k: v for k, v in row.items() if k not in ("phase", "step")}
+        last[PHASES[int(row["phase"])]] = {k: v for k, v in row.items()
+                                           if k not in ("phase", "step") and (keys is None or k in keys)}
     return last
 
 

@@ -85,3 +85,22 @@ def wait_until_ready(url: str, process, timeout: float = 120.0) -> None:
         time.sleep(1)
     process.kill()
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """An S3-compatible endpoint (moto) on 127.0.0.1 with a bucket `chromastyle`; stopped afterwards."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1").create_bucket(Bucket="chromastyle")
+    yield url
+    server.stop()

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import S3_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = 16
 
@@ -57,7 +59,7 @@ def pipeline_repo(tmp_path_factory):
     (mini / "corrupt.jpg").write_bytes((mini / photo.name).read_bytes()[:900])
     (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     env = project_env(repo, tmp_path_factory.mktemp("bentoml-home"))
-    sh(["git", "init", "-q"], repo, env)
+    sh(["git", "init", "-q", "-b", "main"], repo, env)
     sh(["git", "add", "-A"], repo, env)
     sh(["git", "commit", "-qm", "copy"], repo, env)
     first = sh(["dvc", "repro"], repo, env)
@@ -90,7 +92,7 @@ def test_quarantine_report_names_the_corrupt_file(pipeline_repo):
     assert "corrupt.jpg" in (repo / "reports" / "validation.md").read_text()
 
 
-def test_metrics_and_plots_for_dvc(pipeline_repo):
+def test_metrics_and_plots_for_dvc(pipeline_repo, tmp_path):
     repo, env, _ = pipeline_repo
     metrics = json.loads((repo / "metrics" / "eval.json").read_text())
     for system in ("model", "grayscale"):
@@ -106,8 +108,8 @@ def test_metrics_and_plots_for_dvc(pipeline_repo):
     assert "frechet_offline" in shown and "g_l1" in shown
     plots = sh(["dvc", "plots", "show", "--json"], repo, env).stdout
     assert "Colouriser losses" in plots and "Stylizer losses" in plots and "per test photo" in plots
-    sh(["dvc", "plots", "show", "-o", "plots_html"], repo, env)
-    page = (repo / "plots_html" / "index.html").read_text()
+    sh(["dvc", "plots", "show", "-o", str(tmp_path / "plots_html")], repo, env)
+    page = (tmp_path / "plots_html" / "index.html").read_text()
     assert "vegaEmbed" in page and "Colouriser losses" in page
     assert "<script src=" not in page, "the plots page must render offline (no CDN scripts)"
 
@@ -171,7 +173,8 @@ def test_an_experiment_is_compared_and_either_side_restored_without_retraining(p
     ran = {line.split("'")[1] for line in run.splitlines() if line.startswith("Running stage")}
     assert ran == {"train", "evaluate", "register", "package"}
     table = json.loads(sh(["dvc", "exp", "show", "--json"], repo, env).stdout)
-    rows = [table[0]] + [exp for branch in table[0].get("experiments") or [] for exp in branch["revs"]]
+    commits = [row for row in table if row["rev"] != "workspace"]
+    rows = commits + [exp for row in commits for branch in row.get("experiments") or [] for exp in branch["revs"]]
     psnr = [row["data"]["metrics"]["metrics/eval.json"]["data"]["test"]["model"]["psnr"] for row in rows]
     assert len(psnr) == 2 and all(isinstance(v, float) for v in psnr), "both rows have numbers"
     assert "colorizer_steps" in sh(["dvc", "exp", "diff", "main", "steps7"], repo, env).stdout
@@ -195,6 +198,82 @@ def test_an_experiment_is_compared_and_either_side_restored_without_retraining(p
     sh(["dvc", "checkout"], repo, env)
 
 
+# -- a DVC remote: push, then a fresh clone with only the remote -------------------------------
+def push_then_pull_in_a_fresh_clone(repo: Path, env: dict, remote: list[str], tmp_path: Path) -> Path:
+    sh(["dvc", "remote", "add", "--local", "-f", *remote], repo, env)
+    sh(["dvc", "push", "-r", remote[0]], repo, env)
+    clone = tmp_path / f"clone-{remote[0]}"
+    sh(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    clone_env = {**project_env(clone, tmp_path / "bentoml-home"), **{k: v for k, v in env.items() if k in S3_ENV}}
+    sh(["dvc", "remote", "add", "--local", "-f", *remote], clone, clone_env)
+    sh(["dvc", "pull", "-r", remote[0]], clone, clone_env)
+    return clone, clone_env
+
+
+def assert_complete_and_up_to_date(clone: Path, env: dict) -> None:
+    assert (clone / "models" / "chromastyle" / "model.safetensors").is_file()
+    assert (clone / "data" / "prepared" / "train.npz").is_file()
+    assert (clone / "reports" / "eval_grid.png").is_file()
+    assert "up to date" in sh(["dvc", "status"], clone, env).stdout
+    assert "Data and pipelines are up to date" in sh(["dvc", "repro"], clone, env).stdout
+    assert sh(["git", "status", "--porcelain"], clone, env).stdout == ""
+
+
+def test_a_local_folder_remote_round_trip(pipeline_repo, tmp_path):
+    repo, env, _ = pipeline_repo
+    clone, clone_env = push_then_pull_in_a_fresh_clone(repo, env, ["folder", str(tmp_path / "remote")], tmp_path)
+    assert_complete_and_up_to_date(clone, clone_env)
+
+
+def test_an_s3_remote_round_trip(pipeline_repo, s3_endpoint, tmp_path):
+    repo, env, _ = pipeline_repo
+    env = {**env, **S3_ENV}
+    sh(["dvc", "remote", "add", "--local", "-f", "s3", "s3://chromastyle/dvc"], repo, env)
+    sh(["dvc", "remote", "modify", "--local", "s3", "endpointurl", s3_endpoint], repo, env)
+    sh(["dvc", "push", "-r", "s3"], repo, env)
+    clone = tmp_path / "clone-s3"
+    sh(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    clone_env = {**project_env(clone, tmp_path / "bentoml-home"), **S3_ENV}
+    sh(["dvc", "remote", "add", "--local", "-f", "s3", "s3://chromastyle/dvc"], clone, clone_env)
+    sh(["dvc", "remote", "modify", "--local", "s3", "endpointurl", s3_endpoint], clone, clone_env)
+    sh(["dvc", "pull", "-r", "s3"], clone, clone_env)
+    assert_complete_and_up_to_date(clone, clone_env)
+
+
+# -- Prefect for operations: the retrain deployment on a process worker ---------------------------------
+def test_the_retrain_deployment_runs_on_a_prefect_worker(pipeline_repo, tmp_path):
+    """`prefect server` + a `process` worker on 127.0.0.1, the deployment of prefect.yaml, one run
+    with set_params (a DVC experiment): Completed, a new registry version, a summary artifact."""
+    import signal
+
+    sys.path.insert(0, str(ROOT))
+    from flows.with_prefect import prefect_server
+
+    repo, env, _ = pipeline_repo
+    versions_before = len(registry_client(repo).search_model_versions("name='chromastyle'"))
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    with prefect_server(home) as api_url:
+        penv = {**env, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)}
+        sh(["prefect", "work-pool", "create", "chromastyle", "--type", "process"], repo, penv)
+        sh(["prefect", "--no-prompt", "deploy", "--all"], repo, penv)
+        worker = subprocess.Popen(["prefect", "worker", "start", "--pool", "chromastyle"], cwd=repo, env=penv,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            run = sh(["prefect", "deployment", "run", "retrain/nightly", "--param",
+                      'set_params={"train.colorizer_steps": "8"}', "--watch", "--watch-timeout", "1200"], repo, penv,
+                     check=False)
+            artifacts = sh(["prefect", "artifact", "inspect", "retrain-summary"], repo, penv, check=False).stdout
+        finally:
+            os.killpg(worker.pid, signal.SIGINT)  # a Prefect worker stops on SIGINT, not SIGTERM
+            worker.wait(timeout=60)
+    assert run.returncode == 0 and "Completed" in run.stdout, run.stdout[-3000:] + worker.stdout.read().decode()[-3000:]
+    assert len(registry_client(repo).search_model_versions("name='chromastyle'")) == versions_before + 1
+    assert "promoted" in artifacts or "kept" in artifacts, artifacts[-2000:]
+    sh(["git", "checkout", "--", "."], repo, env)
+    sh(["dvc", "checkout"], repo, env)
+
+
 def test_the_built_bento_serves_over_http(pipeline_repo, tmp_path):
     """`bentoml serve <bento>` (what the README's serve command runs), called as `curl -F` would,
     then stopped."""
@@ -202,7 +281,7 @@ def test_the_built_bento_serves_over_http(pipeline_repo, tmp_path):
     import numpy as np
     from PIL import Image
 
-    from conftest import free_port, photo, png_bytes, wait_until_ready
+    from conftest import photo, png_bytes, wait_until_ready
 
     repo, env, _ = pipeline_repo
     bento = json.loads((repo / "models" / "bento.json").read_text())["bento"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import free_port, photo, png_bytes, wait_until_ready
+from conftest import S3_ENV, free_port, photo, png_bytes, wait_until_ready
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 GOOD = {"delta_cf": 5.0, "frechet_offline": 1.0, "colourfulness": 30.0}
@@ -58,34 +58,49 @@ def postgres(tmp_path_factory):
         _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
 
 
-@pytest.fixture(scope="module")
-def tracking_server(postgres, tmp_path_factory):
-    artifacts = tmp_path_factory.mktemp("artifact-store")
+@pytest.fixture(scope="module", params=["folder", "s3"])
+def tracking_server(request, postgres, tmp_path_factory):
+    """`mlflow server` over PostgreSQL, proxying artifacts to a folder or to S3 (moto on 127.0.0.1)."""
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    if request.param == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        env.update(S3_ENV, MLFLOW_S3_ENDPOINT_URL=endpoint)
+        destination, listing = "s3://chromastyle/mlflow", lambda: _s3_keys(endpoint)
+    else:
+        folder = tmp_path_factory.mktemp("artifact-store")
+        destination, listing = folder.as_uri(), lambda: [str(p) for p in folder.rglob("*")]
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", postgres,
-         "--artifacts-destination", artifacts.as_uri(), "--serve-artifacts", "--host", "127.0.0.1",
+         "--artifacts-destination", destination, "--serve-artifacts", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(f"{uri}/health", server, timeout=180)
-        yield uri, artifacts
+        yield uri, listing
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
 
 
+def _s3_keys(endpoint: str) -> list[str]:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                          region_name="us-east-1")
+    return [item["Key"] for item in client.list_objects_v2(Bucket="chromastyle", Prefix="mlflow/").get("Contents", [])]
+
+
 @pytest.fixture
 def shared(tracking_server, monkeypatch, tmp_path):
-    uri, artifacts = tracking_server
+    uri, listing = tracking_server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)  # nothing may land in the working folder
     import mlflow
 
     mlflow.set_tracking_uri(uri)
-    yield uri, artifacts
+    yield uri, listing
     mlflow.set_tracking_uri(None)
 
 
@@ -105,7 +120,7 @@ def test_register_gate_package_and_cli_against_the_shared_server(shared, tmp_pat
     from chromastyle.config import RegisterConfig
     from chromastyle.service.packaging import import_model
 
-    uri, artifacts = shared
+    uri, listing = shared
     cfg = RegisterConfig()
     mlflow.set_experiment(experiment_id=registry.ensure_experiment())
     name = f"chromastyle-shared-{int(time.time())}"
@@ -119,7 +134,7 @@ def test_register_gate_package_and_cli_against_the_shared_server(shared, tmp_pat
     client = MlflowClient()
     assert str(client.get_model_version_by_alias(name, "champion").version) == first.version
     assert client.get_model_version(name, second.version).tags["validation_status"] == "rejected"
-    assert any(artifacts.rglob("model.safetensors")), "artifacts live in the server's store"
+    assert any(key.endswith("model.safetensors") for key in listing()), "artifacts live in the server's store"
     assert not (tmp_path / "mlartifacts").exists() and not (tmp_path / "mlflow.db").exists()
 
     # The package stage: the champion downloaded over HTTP and imported into a BentoML store.
