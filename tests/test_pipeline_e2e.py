@@ -281,7 +281,7 @@ def test_the_built_bento_serves_over_http(pipeline_repo, tmp_path):
     import numpy as np
     from PIL import Image
 
-    from conftest import photo, png_bytes, wait_until_ready
+    from conftest import free_port, photo, png_bytes, wait_until_ready
 
     repo, env, _ = pipeline_repo
     bento = json.loads((repo / "models" / "bento.json").read_text())["bento"]
