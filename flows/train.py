@@ -10,6 +10,7 @@ from prefect import flow, task
 from chromastyle import registry
 from chromastyle.config import Params
 from chromastyle.data.prepare import data_version
+from chromastyle.model.onnx_runtime import export_onnx, parity
 from chromastyle.train.checkpoint import fingerprint
 from chromastyle.train.run import train, training_fingerprint
 from chromastyle.train.trainer import PHASES, resolve_device
@@ -46,14 +47,26 @@ def train_flow(params: Params):
     registry.log_dataset(run_id, splits[splits["split"] == "train"], str(params.data.source),
                          f"photos ({params.data.source})", data_md5.removesuffix(".dir")[:32], "training")
     result = train_model(params, run_id, data_hash)
+    difference = export_for_runtimes(result.model)
     cfg = result.model.cfg
     registry.log_run_metadata(run_id, {}, {"loss_network": cfg.loss_network, "loss_network_source":
-                                           cfg.loss_network_source, **throughput_tags(result.summary)})
+                                           cfg.loss_network_source, "onnx_max_abs_diff": f"{difference:.2e}",
+                                           **throughput_tags(result.summary)})
     registry.describe_run(run_id, run_description(params, result, data_md5))
     METRICS_DIR.mkdir(exist_ok=True)
     (METRICS_DIR / "train.json").write_text(json.dumps(final_losses(result.curve), indent=2))
     write_curves(result.curve)
     return run_id
+
+
+@task(name="export-onnx")
+def export_for_runtimes(model) -> float:
+    """ONNX graphs beside the weights (models/chromastyle/onnx/), checked against eager PyTorch."""
+    export_onnx(model, MODEL_DIR / "onnx")
+    difference = parity(model, MODEL_DIR / "onnx")
+    if difference > 1e-3:
+        raise RuntimeError(f"the ONNX export differs from the PyTorch model by {difference:.2e} (> 1e-3)")
+    return difference
 
 
 def throughput_tags(summary: dict[str, float]) -> dict[str, str]:

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--model", type=Path, help="a model folder (model.safetensors + config.json); "
                                                         "default: the registry's champion")
         command.add_argument("--model-name", default="chromastyle", help="registered model name")
+        command.add_argument("--runtime", choices=("onnx", "torch"), default="onnx",
+                             help="ONNX Runtime (default, the faster on CPU here) or eager PyTorch")
         if name == "stylize":
             command.add_argument("--style", action="append", required=True,
                                  help="a gallery name (e.g. greatwave) or an image file; repeat to mix styles")
@@ -190,10 +192,10 @@ def plan(args: argparse.Namespace, root: Path | None) -> tuple[list[Job], list[P
 
 # -- the work -----------------------------------------------------------------------------------------
 def load_model(args: argparse.Namespace, root: Path | None):
-    from chromastyle.model.integrated import Chromastyle
+    from chromastyle.model.onnx_runtime import load_for_inference
 
     if args.model is not None:
-        return Chromastyle.load(args.model)
+        return load_for_inference(args.model, args.runtime)
     from chromastyle import project
 
     uri = project.tracking_uri(root)
@@ -208,7 +210,7 @@ def load_model(args: argparse.Namespace, root: Path | None):
     from chromastyle import registry
 
     mlflow.set_tracking_uri(uri)
-    model = registry.load_champion(args.model_name)
+    model = registry.load_champion(args.model_name, args.runtime)
     if model is None:
         raise FileNotFoundError(f"no champion of registered model {args.model_name!r} in {uri}; "
                                 f"run `make run`, or pass --model FOLDER")

@@ -331,13 +331,14 @@ def download_champion(name: str, target: Path) -> Path | None:
     return Path(local) / "artifacts" / Path(_model_dir_name(local))
 
 
-def load_champion(name: str):
-    """The champion as a Chromastyle model (downloaded to a temporary folder, then removed), or None."""
-    from chromastyle.model.integrated import Chromastyle
+def load_champion(name: str, runtime: str = "torch"):
+    """The champion as a Chromastyle model (downloaded to a temporary folder, then removed), or None.
+    runtime 'onnx' runs its networks on ONNX Runtime (the sessions hold the graphs in memory)."""
+    from chromastyle.model.onnx_runtime import load_for_inference
 
     with tempfile.TemporaryDirectory(prefix="chromastyle-champion-") as scratch:
         folder = download_champion(name, Path(scratch))
-        return None if folder is None else Chromastyle.load(folder)
+        return None if folder is None else load_for_inference(folder, runtime)
 
 
 def _model_dir_name(local: str) -> str:

@@ -42,7 +42,7 @@ from chromastyle.config import PackageConfig  # noqa: E402
 from chromastyle.data.styles import IMAGE_SUFFIXES  # noqa: E402
 from chromastyle.imaging import decode_image, encode_image  # noqa: E402
 from chromastyle.inference import colorize_array, stylize_array  # noqa: E402
-from chromastyle.model.integrated import Chromastyle as ChromastyleModel  # noqa: E402
+from chromastyle.model.onnx_runtime import load_for_inference  # noqa: E402
 from chromastyle.service.admission import AdmissionGate, Overloaded  # noqa: E402
 from chromastyle.service.errors import (ERROR_MARKER, ERROR_RESPONSES, ApiError, error_headers,  # noqa: E402
                                         error_json, log_rejection)
@@ -113,10 +113,10 @@ class Chromastyle:
         limit_address_space(self.limits.memory_limit_mb)
         # Requests run side by side on the gates' threads: one intra-op thread each by default
         # (cores / concurrency) instead of every request spinning up all cores against the others.
-        torch.set_num_threads(self.limits.torch_threads or
-                              max(1, (os.cpu_count() or 1) // self.limits.colorize_concurrency))
+        threads = self.limits.torch_threads or max(1, (os.cpu_count() or 1) // self.limits.colorize_concurrency)
+        torch.set_num_threads(threads)
         model_path = Path(self.bento_model.path)
-        self.model = ChromastyleModel.load(model_path)
+        self.model = load_for_inference(model_path, self.limits.runtime, threads)
         self.labels = dict(self.bento_model.info.labels)
         self.gallery = {p.stem: p for p in sorted((model_path / "styles").glob("*"))
                         if p.suffix.lower() in IMAGE_SUFFIXES}
@@ -171,7 +171,7 @@ class Chromastyle:
     async def info(self) -> dict:
         """Model provenance (MLflow version and run), loss network, and the service's limits."""
         return {"bento_model": str(self.bento_model.tag), "labels": self.labels,
-                "loss_network": self.model.cfg.loss_network, "device": "cpu",
+                "loss_network": self.model.cfg.loss_network, "device": "cpu", "runtime": self.limits.runtime,
                 "limits": self.limits.service_limits()}
 
     # -- the work (on the gate's threads) ---------------------------------------------------------
