@@ -44,14 +44,19 @@ def register_flow(params: Params):
     except EXPECTED_ERRORS as err:
         return fail(err)
     model, champion = metrics["model"], metrics.get("champion", {})
+    external = metrics.get("external", {})
     tags = {
         **registry.provenance_tags(), "data_hash": data_hash, "dvc_data_md5": _dvc_raw_data_md5(),
         "params_hash": fingerprint(params.model_dump(mode="json", by_alias=True)),
         "loss_network": f"{model_cfg.loss_network} ({model_cfg.loss_network_source})",
+        "colorizer_encoder": model_cfg.encoder, "chroma_gain": f"{model_cfg.chroma_gain:g}",
         "frechet_backbone": metrics["frechet_backbone"],
+        "learned_backbone": metrics.get("learned_backbone", "none"),
         "training_device": registry.run_tag(run_id, "device"),
         **{f"eval.{k}": f"{v:.4f}" for k, v in model.items() if isinstance(v, float)},
         **{f"eval.champion.{k}": f"{v:.4f}" for k, v in champion.items() if isinstance(v, float)},
+        **{f"eval.external.{system}.{k}": f"{v:.4f}" for system in ("model", "grayscale", "champion")
+           for k, v in external.get(system, {}).items() if isinstance(v, float)},
     }
     result = register_version(params, run_id, metrics, tags)
     OUT_FILE.write_text(json.dumps(result.as_dict(), indent=2))

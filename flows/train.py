@@ -1,4 +1,5 @@
-"""DVC stage `train`: colouriser (cGAN) then stylizer (AdaIN decoder), one MLflow run, resumable."""
+"""DVC stage `train`: colouriser (frozen encoder, fine-tune, short GAN), chroma-gain calibration on the
+validation split, stylizer (AdaIN decoder); one MLflow run, resumable."""
 
 from flows._common import EXPECTED_ERRORS, ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
 
@@ -13,6 +14,7 @@ from chromastyle.train.checkpoint import fingerprint
 from chromastyle.train.run import train, training_fingerprint
 from chromastyle.train.trainer import resolve_device
 
+RAW_DIR = ROOT / "data" / "raw"
 PREPARED_DIR = ROOT / "data" / "prepared"
 MODEL_DIR = ROOT / "models" / "chromastyle"
 CHECKPOINT_DIR = ROOT / "models" / "checkpoints"
@@ -22,7 +24,7 @@ METRICS_DIR = ROOT / "metrics"
 
 @task(name="train-model")
 def train_model(params: Params, run_id: str, data_hash: str):
-    return train(params, PREPARED_DIR, MODEL_DIR, CHECKPOINT_DIR, registry.MlflowTracker(run_id), data_hash)
+    return train(params, PREPARED_DIR, MODEL_DIR, CHECKPOINT_DIR, registry.MlflowTracker(run_id), data_hash, RAW_DIR)
 
 
 @flow(name="train")
@@ -39,12 +41,17 @@ def train_flow(params: Params):
         "params_hash": fingerprint(params.model_dump(mode="json", by_alias=True)),
     })
     result = train_model(params, run_id, data_hash)
-    registry.log_run_metadata(run_id, {}, {"loss_network": result.model.cfg.loss_network,
-                                           "loss_network_source": result.model.cfg.loss_network_source})
+    cfg = result.model.cfg
+    registry.log_run_metadata(run_id, {}, {"loss_network": cfg.loss_network, "loss_network_source": cfg.loss_network_source,
+                                           "colorizer_encoder": cfg.encoder, "chroma_gain": f"{cfg.chroma_gain:g}"})
     METRICS_DIR.mkdir(exist_ok=True)
     last = {k: v for k, v in result.curve[-1].items() if k not in ("phase", "step")} if result.curve else {}
-    (METRICS_DIR / "train.json").write_text(json.dumps({**result.summary, **last}, indent=2))
+    minutes = sum(v for k, v in result.summary.items() if k.endswith("_minutes"))
+    (METRICS_DIR / "train.json").write_text(json.dumps({**result.summary, "training_minutes": minutes, **last},
+                                                       indent=2))
     _write_curve(result.curve)
+    if result.calibration:
+        registry.log_table(run_id, result.calibration, "calibration/chroma_gain.json")
     return run_id
 
 

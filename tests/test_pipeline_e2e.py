@@ -25,9 +25,10 @@ def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(source="data/mini", prepared_size=48, split_test=0.25, split_val=0.1)
     params["validate"].update(min_kept_images=4, min_side=32)
-    params["train"].update(image_size=32, batch_size=4, colorizer_steps=6, stylizer_steps=3, base_channels=8,
-                           checkpoint_every=2, sample_every=3, log_every=1, work_side=32)
-    params["evaluate"].update(styles=["greatwave", "kandinky"], grid_images=2)
+    params["train"].update(image_size=32, batch_size=4, colorizer_steps=4, finetune_steps=2, adversarial_steps=2,
+                           stylizer_steps=3, base_channels=8, checkpoint_every=2, sample_every=3, log_every=1,
+                           work_side=32, style_work_side=32)
+    params["evaluate"].update(styles=["greatwave", "kandinky"], grid_images=2, max_images=4, style_sheet_side=64)
     return params
 
 
@@ -77,9 +78,16 @@ def test_quarantine_report_names_the_corrupt_file(pipeline_repo):
 def test_metrics_files_for_dvc(pipeline_repo):
     repo, env, _ = pipeline_repo
     metrics = json.loads((repo / "metrics" / "eval.json").read_text())
+    figures = {"colourfulness", "delta_cf", "frechet_offline", "frechet_effnet_lite0", "kid_effnet_lite0",
+               "semantic_agreement", "psnr", "ssim"}
     for system in ("model", "grayscale"):
-        assert {"colourfulness", "delta_cf", "frechet_offline", "psnr", "ssim"} <= set(metrics[system])
+        assert figures <= set(metrics[system]) and figures <= set(metrics["external"][system])
     assert metrics["grayscale"]["colourfulness"] < 1.0
+    assert metrics["external"]["images"] == 4
+    assert "judge_style_loss_drop_alpha1" in metrics["style"]
+    report = (repo / "reports" / "evaluation.md").read_text()
+    assert "external-test" in report and "external_sheet.jpg" in report and "style_sheet.jpg" in report
+    assert (repo / "reports" / "style_sheet.jpg").is_file() and (repo / "reports" / "external_sheet.jpg").is_file()
     shown = sh(["dvc", "metrics", "show", "--json"], repo, env).stdout
     assert "frechet_offline" in shown and "colorizer_images_per_s" in shown
     assert (repo / "metrics" / "train_curve.csv").is_file()
@@ -100,8 +108,10 @@ def test_registry_has_a_champion_with_provenance(pipeline_repo):
     assert champion.version == challenger.version
     assert champion.tags["dvc_data_md5"].endswith(".dir")
     for tag in ("git_commit", "data_hash", "params_hash", "loss_network", "frechet_backbone", "training_device",
-                "validation_status", "promotion_reason"):
+                "validation_status", "promotion_reason", "colorizer_encoder", "chroma_gain",
+                "eval.frechet_effnet_lite0", "eval.external.model.psnr", "eval.external.grayscale.psnr"):
         assert champion.tags.get(tag), tag
+    assert champion.tags["colorizer_encoder"] == "efficientnet-lite0"
     run = client.get_run(champion.run_id)
     assert "train/colorizer_steps" in run.data.params
     assert any(name.startswith("colorizer/") for name in run.data.metrics)

@@ -39,12 +39,15 @@ class Decoder(nn.Module):
 
     Mirrors the encoder: 3×3 convs with reflection padding (no border artefacts) and nearest
     upsampling, no normalisation layers (they would wash out the statistics AdaIN just set).
+    Width halves at every upsampling, from `width` (default: the encoder's own width).
     """
 
-    def __init__(self, in_channels: int, upsamplings: int):
+    def __init__(self, in_channels: int, upsamplings: int, width: int | None = None):
         super().__init__()
         layers: list[nn.Module] = []
-        channels = in_channels
+        channels = width or in_channels
+        if channels != in_channels:
+            layers.append(self._conv(in_channels, channels))
         for _ in range(upsamplings):
             layers += [self._conv(channels, channels // 2), nn.Upsample(scale_factor=2, mode="nearest"),
                        self._conv(channels // 2, channels // 2)]
