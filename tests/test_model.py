@@ -109,8 +109,8 @@ def test_loss_network_prefers_efficientnet_to_the_random_network_without_vgg(mon
     network = build_loss_network(None, allow_download=False)
     assert network.spec.kind == "efficientnet-lite0"
     features = network(torch.rand(1, 3, 64, 64))
-    assert [f.shape[1:] for f in features] == [(32, 32, 32), (24, 16, 16), (40, 8, 8), (112, 4, 4)]
-    assert (network.out_channels, network.downsampling) == (112, 16)
+    assert [f.shape[1:] for f in features] == [(32, 32, 32), (24, 16, 16), (40, 8, 8)]
+    assert (network.out_channels, network.downsampling) == (40, 8)
 
 
 def test_loss_network_falls_back_to_the_seeded_random_network(monkeypatch, tmp_path):
@@ -178,7 +178,7 @@ def test_pretrained_colouriser_gives_rgb_of_any_size(lite_model, size):
 def test_pretrained_encoder_is_imagenet_and_saved_in_our_own_file(lite_model, tmp_path, monkeypatch):
     reference = efficientnet.pretrained().state_dict()
     assert torch.equal(lite_model.colorizer.encoder[0].weight, reference["_conv_stem.weight"])
-    assert torch.equal(lite_model.encoder.layers[13]._project_conv.weight, reference["_blocks.10._project_conv.weight"])
+    assert torch.equal(lite_model.encoder.layers[7]._project_conv.weight, reference["_blocks.4._project_conv.weight"])
     lite_model.save(tmp_path / "m")
     without_pretrained_packages(monkeypatch, weights_only=True)  # serving needs the model code only
     loaded = Chromastyle.load(tmp_path / "m")
@@ -221,3 +221,15 @@ def test_stylizer_work_side_bounds_the_cost_and_keeps_the_size(lite_model):
     assert default.shape == full.shape == content.shape
     assert torch.equal(default, overridden) and torch.equal(full, above)
     assert not torch.allclose(default, full)
+
+
+def test_relative_style_loss_weighs_layers_alike_whatever_their_scale():
+    from chromastyle.model.stylizer import relative_content_loss, relative_style_loss
+
+    out = [torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)]
+    sty = [torch.randn(2, 4, 8, 8) * 2 + 1, torch.randn(2, 8, 4, 4) * 0.5]
+    rescaled = [out[0], out[1] * 100], [sty[0], sty[1] * 100]
+    assert relative_style_loss(*rescaled) == pytest.approx(relative_style_loss(out, sty).item(), rel=1e-4)
+    assert style_loss(*rescaled) > 20 * style_loss(out, sty)  # the plain loss is dominated by the big layer
+    assert relative_content_loss(out[1] * 7, sty[1] * 7) == pytest.approx(relative_content_loss(out[1], sty[1]).item(),
+                                                                           rel=1e-4)

@@ -42,7 +42,7 @@ CONFIG_FILE = "config.json"
 
 ENCODERS = ("scratch", "efficientnet-lite0")
 # Decoder width per loss network: VGG-19 and the random network keep the classic halving from their
-# own width; Lite0's content layer is narrow (112), so its decoder starts wider.
+# own width; Lite0's encoder output is narrow (40 channels), so its decoder starts wider.
 DECODER_WIDTH = {"efficientnet-lite0": 128}
 
 

