@@ -23,7 +23,8 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from chromastyle.model.colorizer import PatchDiscriminator, UNetColorizer
-from chromastyle.model.integrated import Chromastyle, ModelConfig
+from chromastyle.model.integrated import Chromastyle, ModelConfig, build_colorizer
+from chromastyle.model.loss_network import efficientnet_network
 
 
 # -- the pix2pix baseline ---------------------------------------------------------------------------
@@ -84,10 +85,18 @@ class Pix2PixPatchGAN(nn.Module):
 
 
 # -- measurements -----------------------------------------------------------------------------------
-def train_images_per_s(generator, discriminator, size, batch, repeats, device, l1_weight, channels_last):
+def train_images_per_s(generator, discriminator, size, batch, repeats, device, l1_weight, channels_last,
+                       frozen_encoder=False):
+    """Images/s of one colouriser training step; discriminator None = an L1-only step (our phases 1-2)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    generator, discriminator = generator.to(device, memory_format=fmt), discriminator.to(device, memory_format=fmt)
-    opt_g = torch.optim.Adam(generator.parameters(), 2e-4, betas=(0.5, 0.999))
+    generator = generator.to(device, memory_format=fmt)
+    frozen = {id(p) for p in generator.encoder_parameters()} if frozen_encoder else set()
+    for parameter in generator.parameters():
+        parameter.requires_grad_(id(parameter) not in frozen)
+    if discriminator is None:
+        return _l1_images_per_s(generator, size, batch, repeats, device, fmt)
+    discriminator = discriminator.to(device, memory_format=fmt)
+    opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), 2e-4, betas=(0.5, 0.999))
     lightness = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=fmt) * 2 - 1
     target = torch.rand(batch, 2, size, size, device=device).contiguous(memory_format=fmt) * 2 - 1
@@ -109,6 +118,24 @@ def train_images_per_s(generator, discriminator, size, batch, repeats, device, l
         opt_g.step()
         _sync(device)
         if step:  # the first step pays one-off allocation costs
+            times.append(time.perf_counter() - start)
+    return batch / statistics.median(times)
+
+
+def _l1_images_per_s(generator, size, batch, repeats, device, fmt):
+    opt = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], 1e-3)
+    lightness = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=fmt) * 2 - 1
+    target = torch.rand(batch, 2, size, size, device=device).contiguous(memory_format=fmt) * 2 - 1
+    times = []
+    for step in range(repeats + 1):
+        _sync(device)
+        start = time.perf_counter()
+        loss = F.l1_loss(generator(lightness), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        _sync(device)
+        if step:
             times.append(time.perf_counter() - start)
     return batch / statistics.median(times)
 
@@ -150,15 +177,25 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"device {device}, {args.threads} threads, batch {args.batch}, torch {torch.__version__}")
 
-    print("\n== training throughput (colouriser phase: G + D step), images/s ==")
+    print("\n== colouriser training throughput, images/s (pix2pix: its G + D step) ==")
+    print("       frozen L1   fine-tune L1   adversarial (G+D)   scratch G+D   pix2pix   frozen/pix2pix")
+    lite_cfg = ModelConfig(encoder="efficientnet-lite0")
     for size in (64, 128):
-        ours = train_images_per_s(UNetColorizer(32), PatchDiscriminator(32), size, args.batch, args.repeats, device,
-                                  10.0, channels_last=True)
+        frozen = train_images_per_s(build_colorizer(lite_cfg, pretrained=True), None, size, args.batch, args.repeats,
+                                    device, 10.0, channels_last=True, frozen_encoder=True)
+        finetune = train_images_per_s(build_colorizer(lite_cfg, pretrained=True), None, size, args.batch,
+                                      args.repeats, device, 10.0, channels_last=True)
+        adversarial = train_images_per_s(build_colorizer(lite_cfg, pretrained=True), PatchDiscriminator(32), size,
+                                         args.batch, args.repeats, device, 10.0, channels_last=True)
+        scratch = train_images_per_s(UNetColorizer(32), PatchDiscriminator(32), size, args.batch, args.repeats,
+                                     device, 10.0, channels_last=True)
         base = train_images_per_s(Pix2PixUNet(size), Pix2PixPatchGAN(), size, args.batch, args.repeats, device,
                                   100.0, channels_last=False)
-        print(f"{size:>4}²  chromastyle {ours:7.1f}   pix2pix {base:7.1f}   ratio {ours / base:5.2f}×")
+        print(f"{size:>4}²  {frozen:9.1f}   {finetune:12.1f}   {adversarial:17.1f}   {scratch:11.1f}   {base:7.1f}"
+              f"   {frozen / base:5.2f}×")
 
-    model = Chromastyle(ModelConfig(base_channels=32, work_side=96)).to(device).eval()
+    model = Chromastyle(ModelConfig(work_side=160, encoder="efficientnet-lite0", style_work_side=256,
+                                    loss_network="efficientnet-lite0"), encoder=efficientnet_network()).to(device).eval()
     print("\n== stylizer phase throughput, images/s ==")
     decoder_opt = torch.optim.Adam(model.decoder.parameters(), 1e-3)
     content, style = torch.rand(args.batch, 3, 64, 64, device=device), torch.rand(args.batch, 3, 64, 64, device=device)
@@ -195,10 +232,10 @@ def main() -> None:
 
     print("\n== FLOPs per image ==")
     lightness = torch.rand(1, 1, 256, 256, device=device) * 100
-    print(f"colourise 256² input (G at 96²):  {gflops(model, lightness):6.2f} GFLOP")
+    print(f"colourise 256² input (G at 160²): {gflops(model, lightness):6.2f} GFLOP")
     print(f"stylise   256² input:             {gflops(model, lightness, torch.rand(1, 3, 256, 256, device=device)):6.2f} GFLOP")
     print(f"pix2pix G at 256²:                {gflops(Pix2PixUNet(256).to(device).eval(), torch.rand(1, 1, 256, 256, device=device)):6.2f} GFLOP")
-    params = sum(p.numel() for p in model.colorizer.parameters()) / 1e6
+    params = sum(p.numel() for p in model.colorizer.parameters()) / 1e6  # encoder 3.4 M of it
     print(f"parameters: colouriser {params:.2f} M, pix2pix G {sum(p.numel() for p in Pix2PixUNet(256).parameters()) / 1e6:.2f} M")
 
 

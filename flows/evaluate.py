@@ -1,4 +1,5 @@
-"""DVC stage `evaluate`: model vs grayscale input vs current champion on the test split."""
+"""DVC stage `evaluate`: model vs grayscale input vs current champion, on the test split and on
+external-test, whole photos at their own size; stylizer figures and the style sheet."""
 
 from flows._common import EXPECTED_ERRORS, ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
 
@@ -6,17 +7,21 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from prefect import flow, task
 
 from chromastyle import registry
 from chromastyle.config import Params
-from chromastyle.data.prepare import load_split
-from chromastyle.data.styles import load_gallery_crops
-from chromastyle.metrics.evaluate import evaluate
+from chromastyle.data.prepare import load_originals, load_photo_folder, load_split, square_crop
+from chromastyle.data.styles import gallery_paths, load_gallery_crops
+from chromastyle.imaging import decode_image
+from chromastyle.metrics.evaluate import STYLE_SIDE, PhotoSet, evaluate, style_sheet
 from chromastyle.metrics.report import evaluation_markdown, headline_metrics
 from chromastyle.model.integrated import Chromastyle
+from chromastyle.model.loss_network import random_network
 
+RAW_DIR = ROOT / "data" / "raw"
 PREPARED_DIR = ROOT / "data" / "prepared"
 MODEL_DIR = ROOT / "models" / "chromastyle"
 RUN_FILE = ROOT / "models" / "checkpoints" / "mlflow_run.json"
@@ -33,25 +38,49 @@ def load_champion(model_name: str) -> Chromastyle | None:
     return champion
 
 
+def _project_path(path: Path) -> Path:
+    return path if path.is_absolute() else ROOT / path
+
+
 @task(name="compute-metrics")
 def compute(params: Params, model: Chromastyle, champion: Chromastyle | None):
-    truth, names = load_split(PREPARED_DIR, "test")
     cfg = params.evaluate
-    styles, style_names = load_gallery_crops(params.data.styles, params.data.prepared_size, cfg.styles or None)
-    return evaluate(model, truth[: cfg.max_images], names[: cfg.max_images], styles, style_names, cfg.alphas,
-                    champion, cfg.grid_images)
+    test = PhotoSet("test", *load_originals(RAW_DIR, PREPARED_DIR, "test", limit=cfg.max_images))
+    external = PhotoSet("external-test", *load_photo_folder(_project_path(cfg.external_test), cfg.max_images))
+    crops, _ = load_split(PREPARED_DIR, "test")
+    style_content = np.stack([square_crop(crop, STYLE_SIDE) for crop in crops[: cfg.max_images]])
+    styles, style_names = load_gallery_crops(params.data.styles, STYLE_SIDE, cfg.styles or None)
+    judge = random_network(params.loss_network.random_seed)
+    fid_path = _project_path(cfg.fid_inception_path) if cfg.fid_inception_path is not None else None
+    return evaluate(model, test, style_content, styles, style_names, cfg.alphas, judge, champion, external,
+                    cfg.grid_images, fid_inception_path=fid_path)
+
+
+@task(name="style-sheet")
+def make_style_sheet(params: Params, model: Chromastyle) -> np.ndarray:
+    """One test photo (the largest) in every gallery style at style_sheet_side², α = 1."""
+    side = params.evaluate.style_sheet_side
+    photos, _ = load_originals(RAW_DIR, PREPARED_DIR, "test", limit=params.evaluate.max_images)
+    photo = square_crop(max(photos, key=lambda p: min(p.shape[:2])), side)
+    gallery = gallery_paths(params.data.styles)
+    return style_sheet(model, photo, [decode_image(p) for p in gallery.values()], list(gallery))
 
 
 @task(name="write-and-log")
-def write_outputs(evaluation, run_id: str) -> None:
+def write_outputs(evaluation, sheet: np.ndarray, run_id: str) -> None:
     METRICS_DIR.mkdir(exist_ok=True)
     REPORT_DIR.mkdir(exist_ok=True)
     (METRICS_DIR / "eval.json").write_text(json.dumps(headline_metrics(evaluation.metrics), indent=2))
     (REPORT_DIR / "evaluation.json").write_text(json.dumps(evaluation.metrics, indent=2))
     evaluation.per_image.to_csv(METRICS_DIR / "per_image.csv", index=False)
-    Image.fromarray(evaluation.grid).save(REPORT_DIR / "eval_grid.png")
-    (REPORT_DIR / "evaluation.md").write_text(evaluation_markdown(evaluation.metrics, "eval_grid.png"))
-    registry.log_evaluation(run_id, evaluation.metrics, [REPORT_DIR / "eval_grid.png", REPORT_DIR / "evaluation.md",
+    files = {"grid": REPORT_DIR / "eval_grid.png", "external": REPORT_DIR / "external_sheet.jpg",
+             "styles": REPORT_DIR / "style_sheet.jpg"}
+    Image.fromarray(evaluation.grid).save(files["grid"])
+    Image.fromarray(evaluation.external_sheet).save(files["external"], quality=90)
+    Image.fromarray(sheet).save(files["styles"], quality=90)
+    (REPORT_DIR / "evaluation.md").write_text(evaluation_markdown(
+        evaluation.metrics, files["grid"].name, files["external"].name, files["styles"].name))
+    registry.log_evaluation(run_id, evaluation.metrics, [*files.values(), REPORT_DIR / "evaluation.md",
                                                          REPORT_DIR / "evaluation.json", METRICS_DIR / "per_image.csv"])
 
 
@@ -63,7 +92,7 @@ def evaluate_flow(params: Params):
     except EXPECTED_ERRORS as err:
         return fail(err)
     evaluation = compute(params, model, load_champion(params.register_.model_name))
-    write_outputs(evaluation, run_id)
+    write_outputs(evaluation, make_style_sheet(params, model), run_id)
     return evaluation.metrics["model"]
 
 

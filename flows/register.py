@@ -34,7 +34,10 @@ def register_flow(params: Params):
     # Few tags, the headline ones: the figures are the run's metrics, the story is the description.
     tags = {"git_commit": registry.git("rev-parse", "HEAD") or "unknown", "data_version": dvc_out_md5("ingest", "data/raw"),
             "params_hash": fingerprint(params.model_dump(mode="json", by_alias=True)),
-            "loss_network": f"{model_cfg.loss_network} ({model_cfg.loss_network_source})"}
+            "loss_network": f"{model_cfg.loss_network} ({model_cfg.loss_network_source})",
+            "colorizer_encoder": f"{model_cfg.encoder} (chroma gain {model_cfg.chroma_gain:g})"}
+    if "external" in metrics:
+        tags["external_test"] = registry.external_summary(metrics["external"])
     result = register_version(params, run_id, metrics, tags, registry.version_description(metrics, tags, model_cfg))
     # Deterministic content (no run id): a fresh clone's first run reproduces this file and dvc.lock.
     OUT_FILE.write_text(json.dumps({k: v for k, v in result.as_dict().items() if k != "run_id"}, indent=2))

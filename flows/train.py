@@ -1,4 +1,5 @@
-"""DVC stage `train`: colouriser (cGAN) then stylizer (AdaIN decoder), one MLflow run, resumable."""
+"""DVC stage `train`: colouriser (frozen encoder, fine-tune, short GAN), chroma-gain calibration on the
+validation split, stylizer (AdaIN decoder); one MLflow run, resumable."""
 
 from flows._common import EXPECTED_ERRORS, ROOT, dvc_out_md5, fail, run_name, run_stage  # noqa: I001
 
@@ -15,6 +16,7 @@ from chromastyle.train.checkpoint import fingerprint
 from chromastyle.train.run import train, training_fingerprint
 from chromastyle.train.trainer import PHASES, resolve_device
 
+RAW_DIR = ROOT / "data" / "raw"
 PREPARED_DIR = ROOT / "data" / "prepared"
 MODEL_DIR = ROOT / "models" / "chromastyle"
 CHECKPOINT_DIR = ROOT / "models" / "checkpoints"
@@ -24,7 +26,7 @@ METRICS_DIR = ROOT / "metrics"
 
 @task(name="train-model")
 def train_model(params: Params, run_id: str, data_hash: str):
-    return train(params, PREPARED_DIR, MODEL_DIR, CHECKPOINT_DIR, registry.MlflowTracker(run_id), data_hash)
+    return train(params, PREPARED_DIR, MODEL_DIR, CHECKPOINT_DIR, registry.MlflowTracker(run_id), data_hash, RAW_DIR)
 
 
 @flow(name="train")
@@ -50,12 +52,15 @@ def train_flow(params: Params):
     difference = export_for_runtimes(result.model)
     cfg = result.model.cfg
     registry.log_run_metadata(run_id, {}, {"loss_network": cfg.loss_network, "loss_network_source":
-                                           cfg.loss_network_source, "onnx_max_abs_diff": f"{difference:.2e}",
+                                           cfg.loss_network_source, "colorizer_encoder": cfg.encoder,
+                                           "chroma_gain": f"{cfg.chroma_gain:g}", "onnx_max_abs_diff": f"{difference:.2e}",
                                            **throughput_tags(result.summary)})
     registry.describe_run(run_id, run_description(params, result, data_md5))
     METRICS_DIR.mkdir(exist_ok=True)
     (METRICS_DIR / "train.json").write_text(json.dumps(final_losses(result.curve), indent=2))
     write_curves(result.curve)
+    if result.calibration:
+        registry.log_table(run_id, result.calibration, "calibration/chroma_gain.json")
     return run_id
 
 
@@ -101,14 +106,20 @@ def final_losses(curve: list[dict], keys: tuple[str, ...] | None = HEADLINE_LOSS
     return last
 
 
+CURVES = {"colorizer": ("colorizer", "finetune", "adversarial"), "stylizer": ("stylizer",)}
+
+
 def write_curves(curve: list[dict]) -> None:
-    """metrics/<phase>_curve.csv for `dvc plots`: one file per phase, x = the global step, so each
-    chart shows only the losses of its own phase."""
+    """metrics/<part>_curve.csv for `dvc plots`: one file per part (the colouriser's three phases,
+    the stylizer), x = the global step, so each chart shows only the losses of its own part."""
     frame = pd.DataFrame(curve)
-    for index, phase in enumerate(PHASES):
-        rows = frame[frame["phase"] == index] if len(frame) else frame
-        rows = rows.drop(columns=["phase"], errors="ignore").dropna(axis=1, how="all")
-        rows.to_csv(METRICS_DIR / f"{phase}_curve.csv", index=False)
+    for part, phases in CURVES.items():
+        indices = [PHASES.index(phase) for phase in phases if phase in PHASES]
+        rows = frame[frame["phase"].isin(indices)] if len(frame) else frame
+        rows = rows.assign(phase=[PHASES[int(i)] for i in rows["phase"]]) if len(rows) else rows
+        rows = rows.dropna(axis=1, how="all")
+        (rows if len(rows.columns) else pd.DataFrame(columns=["step"])).to_csv(
+            METRICS_DIR / f"{part}_curve.csv", index=False)
 
 
 if __name__ == "__main__":

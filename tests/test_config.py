@@ -30,8 +30,18 @@ def test_unknown_key_is_a_typo_not_ignored():
 
 
 def test_image_size_must_fit_the_unet():
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        parse_params({"train": {"image_size": 80}})
     with pytest.raises(ConfigError, match="multiple of 16"):
-        parse_params({"train": {"image_size": 70}})
+        parse_params({"train": {"image_size": 70, "encoder": "scratch"}})
+    assert parse_params({"train": {"image_size": 80, "encoder": "scratch"}}).train.image_size == 80
+
+
+def test_one_source_folder_or_a_list():
+    assert parse_params({"data": {"source": "photos"}}).data.source == [Path("photos")]
+    assert parse_params({"data": {"source": ["a", "b"]}}).data.source == [Path("a"), Path("b")]
+    with pytest.raises(ConfigError, match="at least one photo folder"):
+        parse_params({"data": {"source": []}})
 
 
 def test_missing_and_broken_files(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from chromastyle.config import ValidateConfig
 from chromastyle.data.ingest import DataSourceError, ingest
-from chromastyle.data.prepare import load_split, prepare, split_of, square_crop
+from chromastyle.data.prepare import load_originals, load_split, prepare, split_of, square_crop
 from chromastyle.data.validation import image_stats, validate_table, write_report
 from conftest import photo, png_bytes
 
@@ -102,3 +102,42 @@ def test_prepare_writes_square_splits(photo_folder, tmp_path):
 def test_square_crop_of_any_aspect():
     assert square_crop(photo(1, size=(50, 200)), 32).shape == (32, 32, 3)
     assert square_crop(photo(1, size=(201, 31)), 32).shape == (32, 32, 3)
+
+
+def test_several_folders_land_in_named_subfolders_with_their_credits(photo_folder, tmp_path):
+    second = tmp_path / "extra"
+    second.mkdir()
+    (second / "p00.jpg").write_bytes(png_bytes(photo(70), fmt="JPEG"))  # same name, other photo
+    (second / "CREDITS.tsv").write_text("file\tlicence\np00.jpg\tCC0-1.0\n")
+    (second / "LICENSES").mkdir()
+    (second / "LICENSES" / "CC0-1.0.txt").write_text("licence text, not a photo")
+    manifest = ingest([photo_folder, second], tmp_path / "raw")
+    paths = set(manifest["path"])
+    assert "extra/p00.jpg" in paths and "photos/p00.jpg" in paths and len(paths) == 13
+    assert not any("LICENSES" in p for p in paths)
+    assert (tmp_path / "raw" / "extra" / "CREDITS.tsv").is_file()
+    assert (tmp_path / "raw" / "extra" / "LICENSES" / "CC0-1.0.txt").is_file()
+    # One folder keeps the plain layout.
+    assert "p00.jpg" in set(ingest(photo_folder, tmp_path / "raw1")["path"])
+
+
+def test_folders_with_the_same_name_are_refused(photo_folder, tmp_path):
+    other = tmp_path / "elsewhere" / "photos"
+    other.mkdir(parents=True)
+    with pytest.raises(DataSourceError, match="distinct names"):
+        ingest([photo_folder, other], tmp_path / "raw")
+
+
+def test_originals_of_a_split_are_whole_and_at_their_own_size(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    sizes = [(40 + 8 * i, 70 - 2 * i) for i in range(10)]
+    for i, size in enumerate(sizes):
+        (raw / f"p{i}.png").write_bytes(png_bytes(photo(i, size=size)))
+    table = image_stats(raw, pd.DataFrame([{"path": f"p{i}.png", "sha256": hashlib.sha256(
+        (raw / f"p{i}.png").read_bytes()).hexdigest(), "size": 1000, "mode": "RGB"} for i in range(10)]))
+    prepare(raw, table, tmp_path / "prepared", 32, 0.3, 0.3)
+    for split in ("train", "val", "test"):
+        photos, names = load_originals(raw, tmp_path / "prepared", split)
+        assert names == load_split(tmp_path / "prepared", split)[1]
+        assert [p.shape[:2] for p in photos] == [sizes[int(n[1:-4])] for n in names]

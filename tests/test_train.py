@@ -1,16 +1,18 @@
-"""Smoke training, resume-after-kill equality, device resolution. Tiny configs: seconds each."""
+"""Smoke training, the NoGAN phases, resume-after-kill equality, device resolution. Tiny configs:
+seconds each."""
 
 import numpy as np
 import pytest
 import torch
 
 from chromastyle.config import AugmentConfig, TrainConfig
-from chromastyle.model.integrated import Chromastyle, ModelConfig
-from chromastyle.train.trainer import Trainer, resolve_device
+from chromastyle.model.integrated import Chromastyle, ModelConfig, build_colorizer
+from chromastyle.model.loss_network import efficientnet_network
+from chromastyle.train.trainer import PHASES, Trainer, resolve_device
 from conftest import photo
 
 TINY = dict(device="cpu", image_size=32, batch_size=4, base_channels=8, checkpoint_every=2, sample_every=1000,
-            log_every=1, work_side=32)
+            log_every=1, work_side=32, encoder="scratch")
 
 
 class Killed(Exception):
@@ -18,8 +20,12 @@ class Killed(Exception):
 
 
 def make_trainer(tmp_path, cfg: TrainConfig, name="ckpt") -> Trainer:
+    model_cfg = ModelConfig(base_channels=cfg.base_channels, work_side=cfg.work_side, encoder=cfg.encoder,
+                            loss_network="efficientnet-lite0" if cfg.encoder != "scratch" else "random")
+    encoder = efficientnet_network() if cfg.encoder != "scratch" else None
+    colorizer = build_colorizer(model_cfg, pretrained=True)
     torch.manual_seed(cfg.seed)
-    model = Chromastyle(ModelConfig(base_channels=cfg.base_channels, work_side=cfg.work_side))
+    model = Chromastyle(model_cfg, encoder=encoder, colorizer=colorizer)
     images = np.stack([photo(i, size=(48, 48)) for i in range(6)])
     return Trainer(cfg, AugmentConfig(), model, images, images[:2], images[:2], tmp_path / name, "fp")
 
@@ -43,31 +49,72 @@ def test_stylizer_phase_lowers_its_loss(tmp_path):
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
-def test_resume_after_kill_gives_bit_identical_weights(tmp_path):
-    cfg = TrainConfig(**TINY, colorizer_steps=6, stylizer_steps=4)
+@pytest.mark.parametrize("encoder, dies_in", [("scratch", "stylizer"), ("efficientnet-lite0", "finetune"),
+                                             ("efficientnet-lite0", "adversarial")])
+def test_resume_after_kill_gives_bit_identical_weights(tmp_path, encoder, dies_in):
+    cfg = TrainConfig(**{**TINY, "encoder": encoder}, colorizer_steps=3, finetune_steps=4, adversarial_steps=4,
+                      stylizer_steps=4, feature_loss_weight=0.5 if encoder != "scratch" else 0.0)
     uninterrupted = make_trainer(tmp_path, cfg, "a")
     uninterrupted.run()
     expected = state_of(uninterrupted)
 
     victim = make_trainer(tmp_path, cfg, "b")
-    original_step = victim._stylizer_step
+    step_name = "_stylizer_step" if dies_in == "stylizer" else "_colorizer_step"
+    original_step = getattr(victim, step_name)
 
-    def dies_at_stylizer_step_3(step):
-        if step == 3:
+    def dies_at_step_3(step):
+        if victim.phase == dies_in and step == 3:
             raise Killed
         return original_step(step)
 
-    victim._stylizer_step = dies_at_stylizer_step_3
+    setattr(victim, step_name, dies_at_step_3)
     with pytest.raises(Killed):
         victim.run()
     # A new process: fresh objects, different initial weights, only the checkpoint folder is shared.
     torch.manual_seed(999)
     resumed = make_trainer(tmp_path, cfg, "b")
-    assert resumed.resume() and (resumed.phase, resumed.step) == ("stylizer", 2)
+    assert resumed.resume() and (resumed.phase, resumed.step) == (dies_in, 2)
     resumed.run()
     got = state_of(resumed)
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_training_is_bit_reproducible(tmp_path):
+    cfg = TrainConfig(**{**TINY, "encoder": "efficientnet-lite0"}, colorizer_steps=2, finetune_steps=2,
+                      adversarial_steps=2, stylizer_steps=2)
+    first, second = make_trainer(tmp_path, cfg, "a"), make_trainer(tmp_path, cfg, "b")
+    first.run()
+    second.run()
+    assert all(torch.equal(a, b) for a, b in zip(state_of(first).values(), state_of(second).values()))
+
+
+def test_the_encoder_is_frozen_first_then_fine_tuned(tmp_path):
+    cfg = TrainConfig(**{**TINY, "encoder": "efficientnet-lite0"}, colorizer_steps=3, finetune_steps=0,
+                      adversarial_steps=0, stylizer_steps=0, lr_generator=1e-2)
+    trainer = make_trainer(tmp_path, cfg)
+    encoder_before = [p.clone() for p in trainer.model.colorizer.encoder_parameters()]
+    decoder_before = trainer.model.colorizer.out.weight.clone()
+    trainer.run()
+    assert all(torch.equal(a, b) for a, b in zip(encoder_before, trainer.model.colorizer.encoder_parameters()))
+    assert not torch.equal(decoder_before, trainer.model.colorizer.out.weight)
+
+    cfg = cfg.model_copy(update={"finetune_steps": 2})
+    trainer = make_trainer(tmp_path, cfg, "ft")
+    trainer.run()
+    assert not all(torch.equal(a, b) for a, b in zip(encoder_before, trainer.model.colorizer.encoder_parameters()))
+    # BatchNorm of the pretrained encoder keeps its ImageNet statistics while fine-tuning.
+    assert torch.equal(trainer.model.colorizer.encoder[1].running_mean,
+                       make_trainer(tmp_path, cfg, "fresh").model.colorizer.encoder[1].running_mean)
+
+
+def test_the_adversarial_phase_trains_the_discriminator_only_with_a_weight(tmp_path):
+    base = dict(**TINY, colorizer_steps=1, finetune_steps=0, adversarial_steps=2, stylizer_steps=0)
+    with_gan = make_trainer(tmp_path, TrainConfig(**base, adversarial_weight=0.5), "gan").run()
+    l1_only = make_trainer(tmp_path, TrainConfig(**base, adversarial_weight=0.0), "l1").run()
+    assert "d_loss" in with_gan.curve[-1] and "g_adv" in with_gan.curve[-1]
+    assert "d_loss" not in l1_only.curve[-1]
+    assert [row["phase"] for row in l1_only.curve] == [PHASES.index("colorizer")] + [PHASES.index("adversarial")] * 2
 
 
 def test_checkpoint_of_other_params_is_not_resumed(tmp_path):

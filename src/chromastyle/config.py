@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -23,11 +23,19 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    source: Path = Path("data/sample")
+    source: list[Path] = [Path("data/sample")]  # one folder or a list of folders
     styles: Path = Path("data/styles")
     split_val: float = Field(0.1, ge=0.0, lt=1.0)
     split_test: float = Field(0.15, gt=0.0, lt=1.0)
     prepared_size: int = Field(128, ge=16, le=4096)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_several_folders(cls, value):
+        folders = [value] if isinstance(value, (str, Path)) else value
+        if not folders:
+            raise ValueError("name at least one photo folder")
+        return folders
 
     @model_validator(mode="after")
     def _splits_leave_training_data(self) -> "DataConfig":
@@ -51,29 +59,42 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 42
     threads: int = Field(2, ge=1)
-    image_size: int = Field(64, ge=16, le=1024)
+    encoder: Literal["efficientnet-lite0", "scratch"] = "efficientnet-lite0"
+    image_size: int = Field(128, ge=16, le=1024)
     batch_size: int = Field(16, ge=1)
     colorizer_steps: int = Field(700, ge=1)
+    finetune_steps: int = Field(0, ge=0)
+    adversarial_steps: int = Field(0, ge=0)
     stylizer_steps: int = Field(250, ge=0)
+    stylizer_batch_size: int = Field(8, ge=1)
     base_channels: int = Field(32, ge=4, le=256)
-    lr_generator: float = Field(5e-4, gt=0)
+    lr_generator: float = Field(1e-3, gt=0)
+    lr_finetune: float = Field(3e-4, gt=0)
+    lr_encoder: float = Field(1e-4, gt=0)
     lr_discriminator: float = Field(2e-4, gt=0)
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
     l1_weight: float = Field(10.0, ge=0.0)
+    feature_loss_weight: float = Field(0.0, ge=0.0)
     adversarial_weight: float = Field(1.0, ge=0.0)
+    chroma_gain: float | Literal["calibrate"] = "calibrate"
+    max_chroma_gain: float = Field(2.0, ge=1.0)
+    calibration_max_delta_cf: float = Field(10.0, ge=0.0)
     lr_stylizer: float = Field(1e-3, gt=0)
     style_weight: float = Field(5.0, ge=0.0)
     content_weight: float = Field(1.0, ge=0.0)
     reconstruction_weight: float = Field(1.0, ge=0.0)
-    work_side: int = Field(96, ge=16, le=4096)
+    work_side: int = Field(160, ge=16, le=4096)
+    style_work_side: int = Field(256, ge=0, le=4096)
     checkpoint_every: int = Field(100, ge=1)
     sample_every: int = Field(250, ge=1)
     log_every: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _size_fits_unet(self) -> "TrainConfig":
-        if self.image_size % 16:
-            raise ValueError(f"image_size {self.image_size} must be a multiple of 16 (4 U-Net downsamplings)")
+        multiple = 32 if self.encoder == "efficientnet-lite0" else 16
+        if self.image_size % multiple:
+            raise ValueError(f"image_size {self.image_size} must be a multiple of {multiple} "
+                             f"(the {self.encoder} U-Net's downsampling)")
         return self
 
 
@@ -84,16 +105,20 @@ class AugmentConfig(_Section):
 
 
 class LossNetworkConfig(_Section):
+    kind: Literal["auto", "vgg19", "efficientnet-lite0", "random"] = "auto"
     vgg19_path: Path | None = None
     allow_download: bool = False
     random_seed: int = 1234
 
 
 class EvaluateConfig(_Section):
+    external_test: Path = Path("data/external-test")
     styles: list[str] = Field(default_factory=list)
     alphas: list[float] = [0.5, 1.0]
     max_images: int = Field(64, ge=1)
     grid_images: int = Field(6, ge=1)
+    style_sheet_side: int = Field(512, ge=32)
+    fid_inception_path: Path | None = None
 
     @model_validator(mode="after")
     def _alphas_in_range(self) -> "EvaluateConfig":
@@ -105,8 +130,8 @@ class EvaluateConfig(_Section):
 
 class RegisterConfig(_Section):
     model_name: str = Field("chromastyle", min_length=1)
-    frechet_tolerance: float = Field(0.05, ge=0.0)
-    min_delta_cf_gain: float = 0.0
+    frechet_tolerance: float = Field(0.0, ge=0.0)
+    min_delta_cf_gain: float = Field(-5.0)
 
 
 class PackageConfig(_Section):

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "chromastyle"
 CHAMPION, CHALLENGER = "champion", "challenger"
 PIP_REQUIREMENTS = [
-    "torch==2.13.0", "kornia==0.9.0", "safetensors==0.8.0", "numpy==2.4.6", "pillow==13.0.0",
+    "torch==2.13.0", "efficientnet-lite-pytorch==0.1.0", "kornia==0.9.0", "safetensors==0.8.0", "numpy==2.4.6", "pillow==13.0.0",
     "pydantic==2.14.4", "PyYAML==6.0.4", "mlflow==3.17.2",
 ]
 
@@ -113,6 +113,11 @@ def log_evaluation(run_id: str, metrics: dict, artifacts: list[Path]) -> None:
     client = MlflowClient()
     for path in artifacts:
         client.log_artifact(run_id, str(path), artifact_path="evaluation")
+
+
+def log_table(run_id: str, rows: list[dict], artifact_file: str) -> None:
+    """A small table (list of rows) as a JSON artifact of the run."""
+    MlflowClient().log_dict(run_id, {"rows": rows}, artifact_file)
 
 
 def run_tag(run_id: str, key: str) -> str:
@@ -214,24 +219,35 @@ class RegistrationResult:
                 "reason": self.reason, "run_id": self.run_id}
 
 
+GATE_METRICS = ("fid", "frechet_effnet_lite0", "frechet_offline")  # in order of preference
+
+
+def gate_metric(model: dict, champion: dict) -> str:
+    """The Fréchet distance both systems have, best first: FID (only with the user's Inception weights),
+    then the learned EfficientNet-Lite0 one, then the weight-free offline one."""
+    return next(name for name in GATE_METRICS if name in model and name in champion)
+
+
 def decide_promotion(metrics: dict, cfg: RegisterConfig) -> tuple[bool, str]:
     """The gate, on figures measured in one evaluation on the same test split and feature backbone.
 
-    Promote when there is no champion, or when the challenger's ΔCF (colourfulness gap to the
-    ground truth) improves by at least min_delta_cf_gain while its offline Fréchet distance is at
-    most frechet_tolerance worse. Returns (promote, reason for the tag).
+    Promote when there is no champion, or when the challenger's Fréchet distance (FID when available,
+    else the learned EfficientNet-Lite0 one) is at most frechet_tolerance worse than the champion's
+    while its ΔCF (colourfulness gap to the ground truth) improves by at least min_delta_cf_gain
+    (a negative value allows that much loss). Returns (promote, reason for the tag).
     """
     model = metrics["model"]
     champion = metrics.get("champion")
     if champion is None:
         return True, "first version: there is no champion to compare with, so it becomes the champion"
-    fd_new, fd_old = model["frechet_offline"], champion["frechet_offline"]
+    name = gate_metric(model, champion)
+    fd_new, fd_old = model[name], champion[name]
     gain = champion["delta_cf"] - model["delta_cf"]
     fd_ok = fd_new <= fd_old * (1.0 + cfg.frechet_tolerance) + 1e-12
     cf_ok = gain >= cfg.min_delta_cf_gain
-    summary = (f"ΔCF {model['delta_cf']:.2f} vs champion {champion['delta_cf']:.2f} (gain {gain:+.2f}, "
-               f"need ≥ {cfg.min_delta_cf_gain:g}); Fréchet {fd_new:.4f} vs {fd_old:.4f} "
-               f"(allowed ≤ {fd_old * (1 + cfg.frechet_tolerance):.4f})")
+    summary = (f"{name} {fd_new:.4f} vs champion {fd_old:.4f} (allowed ≤ {fd_old * (1 + cfg.frechet_tolerance):.4f}); "
+               f"ΔCF {model['delta_cf']:.2f} vs {champion['delta_cf']:.2f} (gain {gain:+.2f}, "
+               f"need ≥ {cfg.min_delta_cf_gain:g})")
     if fd_ok and cf_ok:
         return True, f"beats champion: {summary}"
     return False, f"kept champion: {summary}"
@@ -245,6 +261,18 @@ MODEL_DESCRIPTION = (
     "says what it is, its headline figures and the gate's decision with its reason.")
 
 
+def external_summary(external: dict) -> str:
+    """One line of the external-test figures (photos from sources used nowhere else)."""
+    model, gray = external.get("model", {}), external.get("grayscale", {})
+    parts = [f"PSNR {model.get('psnr', float('nan')):.2f} dB (grayscale input {gray.get('psnr', float('nan')):.2f})",
+             f"ΔCF {model.get('delta_cf', float('nan')):.1f}"]
+    if "frechet_effnet_lite0" in model:
+        parts.append(f"Fréchet (EfficientNet-Lite0) {model['frechet_effnet_lite0']:.2f}")
+    if "semantic_agreement" in model:
+        parts.append(f"semantic agreement {model['semantic_agreement']:.0%}")
+    return " · ".join(parts) + f" on {external.get('images', '?')} photos"
+
+
 def version_description(metrics: dict, tags: dict[str, str], model_cfg):
     """A describe(version, promoted, reason) for `register`: what the version is, its headline figures,
     the gate's decision and why, and its provenance, in one paragraph at the top of its page."""
@@ -254,11 +282,14 @@ def version_description(metrics: dict, tags: dict[str, str], model_cfg):
         if "psnr" in gray:
             figures += f" (the grayscale input: {gray['psnr']:.2f})"
         figures += f", ΔCF {model['delta_cf']:.2f}, Fréchet (offline) {model['frechet_offline']:.4f}"
+        if "frechet_effnet_lite0" in model:
+            figures += f", Fréchet (EfficientNet-Lite0) {model['frechet_effnet_lite0']:.2f}"
         decision = "**Champion**" if promoted else "**Rejected** by the gate (challenger only)"
+        external = f"\n\nExternal test: {external_summary(metrics['external'])}." if "external" in metrics else ""
         return (f"{decision}: {reason}.\n\n"
                 f"Version {version}: colouriser `{getattr(model_cfg, 'encoder', 'scratch')}` + AdaIN stylizer "
-                f"(loss network {model_cfg.loss_network}); {figures} on "
-                f"{metrics.get('test_images', '?')} test photos.\n\n"
+                f"(loss network {model_cfg.loss_network}); test split: {figures} on "
+                f"{metrics.get('test_images', '?')} photos at their own size.{external}\n\n"
                 f"Code {tags.get('git_commit', 'unknown')[:10]} · data {tags.get('data_version', 'unknown')} (DVC) · "
                 f"params {tags.get('params_hash', 'unknown')}")
     return describe

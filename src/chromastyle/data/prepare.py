@@ -4,6 +4,8 @@ The split of a photo depends on its own sha256 alone, so adding or removing phot
 another photo between splits, and the test set stays comparable across data versions.
 Photos are stored as uint8 RGB arrays (npz): augmentation works on RGB and the Lab conversion
 happens on the batch (kornia, one vectorised call), which is cheaper than storing float Lab.
+The square crops are for training; validation and evaluation see the photos as users do, whole
+and at their own size: `load_originals` reads them from data/raw by the names in split.csv.
 """
 
 from __future__ import annotations
@@ -73,6 +75,26 @@ def data_version(prepared_dir: Path) -> str:
     if not split_csv.is_file():
         raise FileNotFoundError(f"{split_csv}: missing; run `dvc repro prepare` first")
     return hashlib.sha256(split_csv.read_bytes()).hexdigest()[:16]
+
+
+def load_originals(raw_dir: Path, prepared_dir: Path, split: str, limit: int | None = None
+                   ) -> tuple[list[np.ndarray], list[str]]:
+    """The photos of one split, whole and at their own size (H×W×3 uint8 each), with their names."""
+    split_csv = prepared_dir / "split.csv"
+    if not split_csv.is_file():
+        raise FileNotFoundError(f"{split_csv}: missing; run `dvc repro prepare` first")
+    names = pd.read_csv(split_csv, keep_default_na=False).query("split == @split")["path"].tolist()[:limit]
+    return [decode_image(raw_dir / name) for name in names], names
+
+
+def load_photo_folder(folder: Path, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
+    """Every image file of a folder (sorted by name, credits and licences skipped), whole and at its own size."""
+    from chromastyle.data.styles import IMAGE_SUFFIXES
+
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"{folder}: photo folder not found")
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    return [decode_image(p) for p in paths], [p.name for p in paths]
 
 
 def load_split(prepared_dir: Path, split: str) -> tuple[np.ndarray, list[str]]:

@@ -1,141 +1,228 @@
-"""Evaluate: the model, the grayscale input and the current champion, on the same test images.
+"""Evaluate as users see the model: whole photos at their own size through `Chromastyle.colorize`
+(the CLI's and the service's code path: working resolution, ab upsampled onto the full-size L).
 
+Two photo sets, reported separately: the test split of the training sources and, when given,
+external-test (sources used nowhere else; read for the final report only, never for a choice).
+Systems on the same photos: the model, the grayscale input, and the current champion.
 Figures per system: colourfulness (mean, paper category), ΔCF against ground truth, offline
-Fréchet distance and KID, PSNR and SSIM. For the stylizer: style loss to each evaluation style
-at α = 0 (plain colourisation), 0.5 and 1, content loss, and the decoder's reconstruction error.
+Fréchet distance and KID, learned Fréchet distance and KID (EfficientNet-Lite0 features),
+semantic agreement, PSNR and SSIM (means over photos).
+For the stylizer, on 256² test crops: style loss to each evaluation style at α = 0 (plain
+colourisation), 0.5 and 1 and content loss, in the loss network it was trained against and in the
+seeded random network (the judge: a network the stylizer never saw); the decoder's reconstruction.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from chromastyle.colour import grayscale_rgb, rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor
 from chromastyle.metrics.colourfulness import colourfulness, colourfulness_category
 from chromastyle.metrics.fid import fid_unavailable_reason, standard_fid
-from chromastyle.metrics.frechet import FEATURE_NAME, frechet_and_kid
-from chromastyle.metrics.grid import image_grid
+from chromastyle.metrics.fidelity import psnr, ssim
+from chromastyle.metrics.frechet import FEATURE_NAME, LabStatisticsFeatures, frechet_distance, kernel_distance
+from chromastyle.metrics.grid import fit_cell, image_grid, label
+from chromastyle.metrics.learned import LEARNED_NAME, LearnedFeatureMetrics
+from chromastyle.inference import colorize_array
 from chromastyle.model.integrated import Chromastyle
+from chromastyle.model.loss_network import FeatureNetwork
 from chromastyle.model.stylizer import content_loss, style_loss
 
 log = logging.getLogger(__name__)
-KID_SUBSET = 50
+
+SYSTEMS = ("model", "grayscale", "champion")
+STYLE_SIDE = 256  # the stylizer is judged on 256² test crops
+CELL = 160  # px per side of a photo in sample grids and contact sheets
+KID_SUBSET = 50  # torchmetrics KID subset size used by kernel_distance
+
+
+@dataclass
+class PhotoSet:
+    """Photos as users have them: each H×W×3 uint8 at its own size, with names."""
+
+    name: str
+    photos: list[np.ndarray]
+    names: list[str]
 
 
 @dataclass
 class Evaluation:
-    metrics: dict  # nested: {"model": {...}, "grayscale": {...}, "champion"?: {...}, "style": {...}}
+    metrics: dict  # {"model", "grayscale", "champion"?: test split; "external": {...}; "style": {...}; ...}
     per_image: pd.DataFrame
-    grid: np.ndarray
+    grid: np.ndarray  # test split: input | model | (champion) | truth | styles
+    external_sheet: np.ndarray | None  # external-test: input | model | truth
 
 
-def system_metrics(outputs: np.ndarray, truth: np.ndarray) -> dict[str, float | str]:
-    """Quality figures of one system's outputs against ground truth (both N×H×W×3 uint8)."""
-    if outputs.shape != truth.shape:
-        raise ValueError(f"outputs {outputs.shape} and ground truth {truth.shape} differ: "
-                         f"evaluate on the same images")
+@torch.no_grad()
+def colourise_photos(model: Chromastyle, photos: list[np.ndarray]) -> list[np.ndarray]:
+    """Each photo at its own size through chromastyle.inference.colorize_array: the code path of the
+    CLI and the service (working resolution, ab upsampled onto the full-size L)."""
+    model.eval()
+    return [colorize_array(model, rgb) for rgb in photos]
+
+
+def grayscale_photos(photos: list[np.ndarray]) -> list[np.ndarray]:
+    """The grayscale baseline: what a user's black-and-white photo looks like (L kept, ab = 0)."""
+    return [tensor_to_uint8(grayscale_rgb(uint8_to_tensor(rgb)))[0] for rgb in photos]
+
+
+def offline_features(images: list[np.ndarray]) -> torch.Tensor:
+    """The weight-free colour + structure features, one row per own-size image."""
+    extractor = LabStatisticsFeatures()
+    with torch.no_grad():
+        return torch.cat([extractor(torch.from_numpy(np.ascontiguousarray(i)).permute(2, 0, 1)[None]) for i in images])
+
+
+def system_metrics(outputs: list[np.ndarray], truth: list[np.ndarray], learned: LearnedFeatureMetrics | None = None,
+                   truth_features: torch.Tensor | None = None) -> dict[str, float | str]:
+    """Quality figures of one system's outputs against ground truth (same photos, same sizes)."""
+    if len(outputs) != len(truth) or any(o.shape != t.shape for o, t in zip(outputs, truth)):
+        raise ValueError("outputs and ground truth differ in count or size: evaluate on the same images")
     cf_out = float(np.mean([colourfulness(x) for x in outputs]))
     cf_true = float(np.mean([colourfulness(x) for x in truth]))
-    out_t, true_t = uint8_to_tensor(outputs), uint8_to_tensor(truth)
-    frechet, kid_mean, kid_std = frechet_and_kid(_as_uint8_nchw(truth), _as_uint8_nchw(outputs))
-    figures = {
-        "colourfulness": cf_out,
-        "colourfulness_category": colourfulness_category(cf_out),
-        "delta_cf": abs(cf_out - cf_true),
-        "frechet_offline": frechet,
-        "kid_offline": kid_mean,
-        "psnr": float(peak_signal_noise_ratio(out_t, true_t, data_range=1.0)),
-        "ssim": float(structural_similarity_index_measure(out_t, true_t, data_range=1.0)),
-    }
-    if len(truth) > KID_SUBSET:  # with fewer images every KID subset is the whole set: its std is noise
-        figures["kid_offline_std"] = kid_std
+    real = truth_features if truth_features is not None else offline_features(truth)
+    fake = offline_features(outputs)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # KID draws random subsets: the same draw for every system and run
+        kid_mean, kid_std = kernel_distance(real, fake)
+        figures = {
+            "colourfulness": cf_out,
+            "colourfulness_category": colourfulness_category(cf_out),
+            "delta_cf": abs(cf_out - cf_true),
+            "frechet_offline": frechet_distance(real, fake),
+            "kid_offline": kid_mean,
+            "psnr": float(np.mean([psnr(o, t) for o, t in zip(outputs, truth)])),
+            "ssim": float(np.mean([ssim(o, t) for o, t in zip(outputs, truth)])),
+        }
+        if len(truth) > KID_SUBSET:  # with fewer images every KID subset is the whole set: its std is noise
+            figures["kid_offline_std"] = kid_std
+        if learned is not None:
+            figures.update(learned(outputs))
     return figures
 
 
-def _as_uint8_nchw(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+def evaluate_set(photo_set: PhotoSet, systems: dict[str, list[np.ndarray]], learned: bool = True,
+                 fid_inception_path: Path | None = None) -> tuple[dict, pd.DataFrame]:
+    """Figures of every system on one photo set, and its per-image table."""
+    truth = photo_set.photos
+    learned_metrics = LearnedFeatureMetrics(truth) if learned else None
+    truth_features = offline_features(truth)
+    metrics = {name: system_metrics(out, truth, learned_metrics, truth_features) for name, out in systems.items()}
+    if fid_unavailable_reason(fid_inception_path) is None:
+        for name, out in systems.items():
+            metrics[name]["fid"] = standard_fid(truth, out, fid_inception_path)
+    for name in systems:
+        figures = metrics[name]
+        log.info("%s %-9s CF %.1f  ΔCF %.1f  PSNR %.2f  Fréchet(%s) %s  agreement %s", photo_set.name, name,
+                 figures["colourfulness"], figures["delta_cf"], figures["psnr"], LEARNED_NAME,
+                 f"{figures.get(f'frechet_{LEARNED_NAME}', float('nan')):.2f}",
+                 f"{figures.get('semantic_agreement', float('nan')):.2f}")
+    return metrics, _per_image_table(photo_set, systems)
 
 
-@torch.no_grad()
-def colourise_all(model: Chromastyle, truth: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """Colourise the lightness of every ground-truth image; N×H×W×3 uint8."""
-    outputs = []
-    for start in range(0, len(truth), batch_size):
-        lightness, _ = rgb_to_l_ab(uint8_to_tensor(truth[start:start + batch_size]))
-        outputs.append(tensor_to_uint8(model.colorize(lightness)))
-    return np.concatenate(outputs)
-
-
-@torch.no_grad()
-def style_metrics(model: Chromastyle, colourised: np.ndarray, styles: np.ndarray, style_names: list[str],
-                  alphas: list[float]) -> dict[str, float]:
-    """Style loss (to the style image) of plain and stylised outputs; content loss; reconstruction."""
-    content = uint8_to_tensor(colourised)
-    encoder = model.encoder
-    content_features = encoder(content)
-    figures: dict[str, float] = {}
-    for name, style_image in zip(style_names, styles):
-        style = uint8_to_tensor(style_image)
-        style_features = [f.expand(len(content), -1, -1, -1) for f in encoder(style)]
-        figures[f"{name}/style_loss_alpha0"] = float(style_loss(content_features, style_features))
-        for alpha in alphas:
-            out = model.stylize(content, [style], alpha=alpha)
-            out_features = encoder(out)
-            figures[f"{name}/style_loss_alpha{alpha:g}"] = float(style_loss(out_features, style_features))
-            figures[f"{name}/content_loss_alpha{alpha:g}"] = float(
-                content_loss(out_features[-1], content_features[-1]))
-    reconstruction = model.decoder(encoder.encode(content))[..., : content.shape[2], : content.shape[3]]
-    figures["decoder_reconstruction_l1"] = float((reconstruction.clamp(0, 1) - content).abs().mean())
-    return figures
-
-
-def evaluate(model: Chromastyle, truth: np.ndarray, names: list[str], styles: np.ndarray, style_names: list[str],
-             alphas: list[float], champion: Chromastyle | None = None, grid_images: int = 6) -> Evaluation:
-    """All figures, a per-image table and a sample grid, for the model and its baselines."""
-    model.eval()
-    outputs = {"model": colourise_all(model, truth),
-               "grayscale": tensor_to_uint8(grayscale_rgb(uint8_to_tensor(truth)))}
-    if champion is not None:
-        outputs["champion"] = colourise_all(champion.eval(), truth)
-    metrics: dict = {name: system_metrics(out, truth) for name, out in outputs.items()}
-    metrics["style"] = style_metrics(model, outputs["model"], styles, style_names, alphas)
-    metrics["frechet_backbone"] = FEATURE_NAME
-    reason = fid_unavailable_reason()
-    if reason is None:
-        for system, out in outputs.items():
-            metrics[system]["fid"] = standard_fid(_as_uint8_nchw(truth), _as_uint8_nchw(out))
-    else:
-        metrics["fid_unavailable"] = reason
-    metrics["test_images"] = len(truth)
-    per_image = _per_image_table(outputs, truth, names)
-    grid = _sample_grid(model, outputs, truth, styles, style_names, grid_images)
-    for system in outputs:
-        log.info("%-9s CF %.1f  ΔCF %.1f  Fréchet(offline) %.3f  PSNR %.2f", system,
-                 metrics[system]["colourfulness"], metrics[system]["delta_cf"], metrics[system]["frechet_offline"],
-                 metrics[system]["psnr"])
-    return Evaluation(metrics, per_image, grid)
-
-
-def _per_image_table(outputs: dict[str, np.ndarray], truth: np.ndarray, names: list[str]) -> pd.DataFrame:
+def _per_image_table(photo_set: PhotoSet, systems: dict[str, list[np.ndarray]]) -> pd.DataFrame:
     rows = []
-    for i, name in enumerate(names):
-        row = {"image": name, "cf_ground_truth": colourfulness(truth[i])}
-        true_t = uint8_to_tensor(truth[i])
-        for system, out in outputs.items():
-            row[f"cf_{system}"] = colourfulness(out[i])
-            row[f"psnr_{system}"] = float(peak_signal_noise_ratio(uint8_to_tensor(out[i]), true_t, data_range=1.0))
+    for i, (name, truth) in enumerate(zip(photo_set.names, photo_set.photos)):
+        row = {"set": photo_set.name, "image": name, "cf_ground_truth": colourfulness(truth)}
+        for system, outputs in systems.items():
+            row[f"cf_{system}"] = colourfulness(outputs[i])
+            row[f"psnr_{system}"] = psnr(outputs[i], truth)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 @torch.no_grad()
-def _sample_grid(model: Chromastyle, outputs: dict[str, np.ndarray], truth: np.ndarray, styles: np.ndarray,
-                 style_names: list[str], count: int) -> np.ndarray:
+def style_metrics(model: Chromastyle, content: np.ndarray, styles: np.ndarray, style_names: list[str],
+                  alphas: list[float], judge: FeatureNetwork) -> dict[str, float]:
+    """Style and content losses of plain (α = 0) and stylised outputs of `content` (N×S×S×3 uint8),
+    in the training loss network and in the judge; the judge's mean style-loss drop at α = 1."""
+    content_t = uint8_to_tensor(content)
+    figures: dict[str, float] = {}
+    networks = {"": model.encoder, "judge_": judge}
+    content_features = {prefix: net(content_t) for prefix, net in networks.items()}
+    drops = []
+    for name, style_image in zip(style_names, styles):
+        style = uint8_to_tensor(style_image)
+        style_features = {prefix: [f.expand(len(content_t), -1, -1, -1) for f in net(style)]
+                          for prefix, net in networks.items()}
+        for prefix in networks:
+            figures[f"{name}/{prefix}style_loss_alpha0"] = float(style_loss(content_features[prefix],
+                                                                            style_features[prefix]))
+        for alpha in alphas:
+            out = model.stylize(content_t, [style], alpha=alpha)
+            for prefix, net in networks.items():
+                out_features = net(out)
+                figures[f"{name}/{prefix}style_loss_alpha{alpha:g}"] = float(style_loss(out_features,
+                                                                                       style_features[prefix]))
+                figures[f"{name}/{prefix}content_loss_alpha{alpha:g}"] = float(
+                    content_loss(out_features[-1], content_features[prefix][-1]))
+        if 1.0 in alphas:
+            drops.append(1.0 - figures[f"{name}/judge_style_loss_alpha1"] / figures[f"{name}/judge_style_loss_alpha0"])
+    if drops:
+        figures["judge_style_loss_drop_alpha1"] = float(np.mean(drops))
+    reconstruction = model.decoder(model.encoder.encode(content_t))[..., : content_t.shape[2], : content_t.shape[3]]
+    figures["decoder_reconstruction_l1"] = float((reconstruction.clamp(0, 1) - content_t).abs().mean())
+    return figures
+
+
+def evaluate(model: Chromastyle, test: PhotoSet, style_content: np.ndarray, styles: np.ndarray,
+             style_names: list[str], alphas: list[float], judge: FeatureNetwork, champion: Chromastyle | None = None,
+             external: PhotoSet | None = None, grid_images: int = 6, learned: bool = True,
+             fid_inception_path: Path | None = None) -> Evaluation:
+    """All figures, per-image tables, the test grid and the external contact sheet."""
+    metrics: dict = {}
+    tables, outputs_by_set = [], {}
+    for photo_set in [s for s in (test, external) if s is not None and s.photos]:
+        systems = {"model": colourise_photos(model, photo_set.photos), "grayscale": grayscale_photos(photo_set.photos)}
+        if champion is not None:
+            systems["champion"] = colourise_photos(champion, photo_set.photos)
+        figures, table = evaluate_set(photo_set, systems, learned, fid_inception_path)
+        if photo_set is test:
+            metrics.update(figures)
+            metrics["test_images"] = len(test.photos)
+        else:
+            metrics["external"] = {**figures, "images": len(photo_set.photos)}
+        tables.append(table)
+        outputs_by_set[photo_set.name] = systems
+    metrics["style"] = style_metrics(model, style_content, styles, style_names, alphas, judge)
+    metrics["style_judge"] = judge.spec.describe()
+    metrics["frechet_backbone"] = FEATURE_NAME
+    if learned:
+        metrics["learned_backbone"] = "efficientnet-lite0 (ImageNet weights, pooled 1280-d head features at 224²)"
+    reason = fid_unavailable_reason(fid_inception_path)
+    if reason is not None:
+        metrics["fid_unavailable"] = reason
+    grid = _sample_grid(model, outputs_by_set[test.name], test.photos, styles, style_names, grid_images)
+    sheet = None
+    if external is not None and external.photos:
+        systems = outputs_by_set[external.name]
+        sheet = contact_sheet([systems["grayscale"], systems["model"], external.photos], ["input", "model", "truth"])
+    return Evaluation(metrics, pd.concat(tables, ignore_index=True), grid, sheet)
+
+
+def contact_sheet(columns: list[list[np.ndarray]], titles: list[str], per_row: int = 2, cell: int = CELL) -> np.ndarray:
+    """Photos of any size fitted into cells: `per_row` photos side by side, each as its columns."""
+    count = len(columns[0])
+    fitted = [np.stack([fit_cell(image, cell, round(cell * 1.5)) for image in column]) for column in columns]
+    blank = np.full_like(fitted[0][:1], 255)
+    groups, group_titles = [], []
+    for offset in range(per_row):
+        for column, title in zip(fitted, titles):
+            rows = [column[i] if i < count else blank[0] for i in range(offset, count + per_row - 1, per_row)]
+            groups.append(np.stack(rows[: (count + per_row - 1) // per_row]))
+            group_titles.append(title)
+    return image_grid(groups, group_titles)
+
+
+@torch.no_grad()
+def _sample_grid(model: Chromastyle, outputs: dict[str, list[np.ndarray]], truth: list[np.ndarray],
+                 styles: np.ndarray, style_names: list[str], count: int) -> np.ndarray:
     count = min(count, len(truth))
     columns = [outputs["grayscale"][:count], outputs["model"][:count]]
     titles = ["input (L)", "model"]
@@ -144,8 +231,26 @@ def _sample_grid(model: Chromastyle, outputs: dict[str, np.ndarray], truth: np.n
         titles.append("champion")
     columns.append(truth[:count])
     titles.append("ground truth")
-    content = uint8_to_tensor(outputs["model"][:count])
     for name, style in zip(style_names, styles):
-        columns.append(tensor_to_uint8(model.stylize(content, [uint8_to_tensor(style)], alpha=1.0)))
+        stylised = [tensor_to_uint8(model.stylize(uint8_to_tensor(image), [uint8_to_tensor(style)], alpha=1.0))[0]
+                    for image in outputs["model"][:count]]
+        columns.append(stylised)
         titles.append(name)
-    return image_grid(columns, titles)
+    return image_grid([np.stack([fit_cell(image, CELL, CELL) for image in column]) for column in columns], titles)
+
+
+@torch.no_grad()
+def style_sheet(model: Chromastyle, photo: np.ndarray, styles: list[np.ndarray], names: list[str],
+                columns: int = 6, inset: int = 96) -> np.ndarray:
+    """The photo colourised (first cell), then stylised at α = 1 in each style at the photo's size,
+    with the painting as an inset in each cell's corner: texture is judged by eye here."""
+    lightness, _ = rgb_to_l_ab(uint8_to_tensor(photo))
+    content = model.colorize(lightness)
+    cells = [label(tensor_to_uint8(content)[0], "colourised (α = 0)")]
+    for style, name in zip(styles, names):
+        cell = tensor_to_uint8(model.stylize(content, [uint8_to_tensor(style)], alpha=1.0))[0].copy()
+        cell[-inset - 4:-4, -inset - 4:-4] = fit_cell(style, inset, inset)
+        cells.append(label(cell, name))
+    rows = (len(cells) + columns - 1) // columns
+    cells += [np.full_like(cells[0], 255)] * (rows * columns - len(cells))
+    return np.concatenate([np.concatenate(cells[r * columns:(r + 1) * columns], axis=1) for r in range(rows)], axis=0)

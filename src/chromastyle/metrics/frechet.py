@@ -15,6 +15,8 @@ Features per image (48 numbers):
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -22,6 +24,9 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from chromastyle.colour import rgb_to_l_ab
+
+# Our evaluation sets are a few dozen photos: KID keeping their features in memory is intended.
+warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save all extracted features")
 
 FEATURE_NAME = "offline-lab-v1"
 HIST_BINS = 5

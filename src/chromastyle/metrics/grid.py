@@ -23,3 +23,22 @@ def image_grid(columns: list[np.ndarray], titles: list[str], pad: int = 2) -> np
         for i in range(rows):
             canvas.paste(Image.fromarray(column[i]), (pad + j * cell_w, TITLE_HEIGHT + pad + i * cell_h))
     return np.asarray(canvas)
+
+
+def fit_cell(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Any H×W×3 uint8 image resized to fit height×width (aspect kept), centred on white."""
+    scale = min(height / image.shape[0], width / image.shape[1])
+    picture = Image.fromarray(image).resize((max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                                            Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (width, height), "white")
+    canvas.paste(picture, ((width - picture.width) // 2, (height - picture.height) // 2))
+    return np.asarray(canvas)
+
+
+def label(image: np.ndarray, text: str) -> np.ndarray:
+    """The image with `text` on a white strip in its top-left corner."""
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((0, 0, 6 * len(text) + 6, TITLE_HEIGHT), fill="white")
+    draw.text((3, 1), text, fill="black")
+    return np.asarray(picture)

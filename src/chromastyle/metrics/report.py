@@ -1,10 +1,12 @@
-"""The evaluation report: one Markdown page with the figures of every system and the sample grid."""
+"""The evaluation report: one Markdown page with the figures of every system on both photo sets,
+the stylizer's figures, and the pictures (sample grid, external contact sheet, style sheet)."""
 
 from __future__ import annotations
 
 SYSTEM_COLUMNS = [("colourfulness", "CF"), ("colourfulness_category", "category"), ("delta_cf", "ΔCF ↓"),
-                  ("frechet_offline", "Fréchet (offline) ↓"), ("kid_offline", "KID (offline) ↓"),
-                  ("psnr", "PSNR ↑"), ("ssim", "SSIM ↑"), ("fid", "FID ↓")]
+                  ("psnr", "PSNR ↑"), ("ssim", "SSIM ↑"), ("frechet_effnet_lite0", "Fréchet (EffNet-Lite0) ↓"),
+                  ("kid_effnet_lite0", "KID (EffNet-Lite0) ↓"), ("semantic_agreement", "top-1 agreement ↑"),
+                  ("frechet_offline", "Fréchet (offline) ↓"), ("kid_offline", "KID (offline) ↓"), ("fid", "FID ↓")]
 SYSTEMS = ("model", "champion", "grayscale")
 
 
@@ -12,21 +14,44 @@ def _cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def evaluation_markdown(metrics: dict, grid_file: str) -> str:
-    lines = ["# Evaluation", "",
-             f"Test images: {metrics['test_images']}. Fréchet/KID features: `{metrics['frechet_backbone']}` "
-             "(weight-free colour + structure statistics; not FID).",
-             f"Standard FID: {'reported below' if 'fid_unavailable' not in metrics else 'not computed: ' + metrics['fid_unavailable']}.",
-             "",
-             "| system | " + " | ".join(title for _, title in SYSTEM_COLUMNS) + " |",
-             "|---|" + "---|" * len(SYSTEM_COLUMNS)]
+def _system_table(figures: dict) -> list[str]:
+    columns = [(key, title) for key, title in SYSTEM_COLUMNS if any(key in figures.get(s, {}) for s in SYSTEMS)]
+    lines = ["| system | " + " | ".join(title for _, title in columns) + " |", "|---|" + "---|" * len(columns)]
     for system in SYSTEMS:
-        if system in metrics:
-            lines.append(f"| {system} | " + " | ".join(_cell(metrics[system].get(k, "–")) for k, _ in SYSTEM_COLUMNS) + " |")
-    lines += ["", "## Style transfer (style loss to the style image; lower = closer to the style)", "",
+        if system in figures:
+            lines.append(f"| {system} | " + " | ".join(_cell(figures[system].get(k, "–")) for k, _ in columns) + " |")
+    return lines
+
+
+def evaluation_markdown(metrics: dict, grid_file: str, external_sheet: str | None = None,
+                        style_sheet: str | None = None) -> str:
+    fid = ("reported below" if "fid_unavailable" not in metrics else "not computed: " + metrics["fid_unavailable"])
+    lines = ["# Evaluation", "",
+             "Every photo is colourised whole, at its own size, through the same code as the CLI and the service "
+             "(colouriser at its working resolution, ab upsampled onto the full-size L).",
+             f"Learned Fréchet/KID features: {metrics.get('learned_backbone', 'not computed')}. "
+             f"Offline Fréchet/KID features: `{metrics['frechet_backbone']}` (weight-free colour + structure "
+             f"statistics). Neither is FID. Standard FID: {fid}.", "",
+             f"## Test split ({metrics['test_images']} photos from the training sources, never trained on)", ""]
+    lines += _system_table(metrics)
+    if "external" in metrics:
+        external = metrics["external"]
+        lines += ["", f"## external-test ({external['images']} photos from sources used nowhere else; "
+                      "read for this report only, never for a choice)", ""]
+        lines += _system_table(external)
+        if external_sheet:
+            lines += ["", f"![external-test: input, model, truth]({external_sheet})"]
+    style = metrics["style"]
+    lines += ["", "## Style transfer", "",
+              f"Style loss (channel mean/std L1 over layers) to the style image on 256² test crops, in the loss "
+              f"network the stylizer was trained against and in the judge, {metrics['style_judge']}, which it never "
+              f"saw. Mean drop of the judge's style loss at α = 1 against α = 0: "
+              f"**{style.get('judge_style_loss_drop_alpha1', float('nan')):.0%}**.", "",
               "| figure | value |", "|---|---|"]
-    lines += [f"| {k} | {v:.4g} |" for k, v in sorted(metrics["style"].items())]
-    lines += ["", f"![sample grid]({grid_file})", ""]
+    lines += [f"| {k} | {v:.4g} |" for k, v in sorted(style.items())]
+    lines += ["", f"![test split sample grid]({grid_file})", ""]
+    if style_sheet:
+        lines += [f"![one photo in every gallery style at 512², α = 1]({style_sheet})", ""]
     return "\n".join(lines)
 
 

@@ -1,8 +1,13 @@
-"""Colouriser: a U-Net from Lab lightness to ab, and the PatchGAN that judges (L, ab) pairs.
+"""Colourisers: U-Nets from Lab lightness to ab, and the PatchGAN that judges (L, ab) pairs.
 
-Sized for a CPU budget: base width 32 and bilinear-upsample + conv decoder blocks (no transposed
-convolutions, so no checkerboard artefacts in the chroma). pix2pix's 256² U-Net has 54 M
-parameters; this one has about 4 M and the same four-octave receptive field at 64² crops.
+Two generators with one contract (normalised L in, tanh ab/110 out):
+- EfficientUNetColorizer (the default): the encoder is ImageNet-pretrained EfficientNet-Lite0, as
+  DeOldify builds on a pretrained ResNet. Its semantic priors (what grass, sky, fur look like) are
+  what carries colour to photos the model never saw; the small decoder only learns to paint.
+- UNetColorizer ("scratch", the ablation): the same decoder idea on an encoder learned from the
+  training photos alone.
+Decoders upsample bilinearly + convolve (no transposed convolutions, so no checkerboard
+artefacts in the chroma).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-DOWNSAMPLINGS = 4  # input sides must be multiples of 2**4
+from chromastyle.model import efficientnet
+
+DOWNSAMPLINGS = 4  # scratch U-Net: input sides must be multiples of 2**4
 
 
 def _conv_block(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
@@ -41,6 +48,8 @@ class _Up(nn.Module):
 class UNetColorizer(nn.Module):
     """G_c: normalised L (N×1×H×W in [-1,1], H and W multiples of 16) -> ab/110 (N×2×H×W, tanh)."""
 
+    MULTIPLE = 2 ** DOWNSAMPLINGS
+
     def __init__(self, base_channels: int = 32):
         super().__init__()
         c = base_channels
@@ -55,6 +64,9 @@ class UNetColorizer(nn.Module):
         )
         self.head = nn.Conv2d(c, 2, kernel_size=3, padding=1)
 
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return []  # nothing pretrained: the whole network trains from the first step
+
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         skips = [self.stem(lightness)]
         for down in self.downs:
@@ -63,6 +75,82 @@ class UNetColorizer(nn.Module):
         for up in self.ups:
             x = up(x, skips.pop())
         return torch.tanh(self.head(x))
+
+
+def gray_rgb(normalised_l: torch.Tensor) -> torch.Tensor:
+    """Normalised L (N×1×H×W in [-1, 1]) -> the sRGB gray image of that lightness, N×3×H×W in [0, 1].
+
+    The exact inverse of CIE L* then sRGB gamma (not L/100): the pretrained encoder saw sRGB photos,
+    and a grayscale photo is sRGB gray."""
+    lightness = (normalised_l + 1.0) * 50.0
+    f = (lightness + 16.0) / 116.0
+    luminance = torch.where(lightness > 8.0, f ** 3, lightness / 903.3)
+    srgb = torch.where(luminance > 0.0031308, 1.055 * luminance.clamp_min(1e-8) ** (1 / 2.4) - 0.055,
+                       12.92 * luminance)
+    return srgb.clamp(0.0, 1.0).expand(-1, 3, -1, -1)
+
+
+class _Fuse(nn.Module):
+    """Upsample ×2 to the skip's size, concatenate the (encoder) skip, two 3×3 conv blocks."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int):
+        super().__init__()
+        self.convs = nn.Sequential(_conv_block(in_ch + skip_ch, out_ch), _conv_block(out_ch, out_ch))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.convs(torch.cat([x, skip], dim=1))
+
+
+class EfficientUNetColorizer(nn.Module):
+    """G_c on a pretrained encoder: normalised L (N×1×H×W in [-1,1], H and W multiples of 32)
+    -> ab/110 (N×2×H×W, tanh).
+
+    L becomes 3-channel sRGB gray, normalised as the ImageNet weights expect. Skips at five scales:
+    blocks 0 (/2), 2 (/4), 4 (/8), 10 (/16) and the head (/32, 1280 channels: the classifier's own
+    features, the most semantic ones); the last fusion takes the input itself at full resolution.
+    The encoder's BatchNorm statistics stay the ImageNet ones (eval mode) also when the encoder is
+    fine-tuned: batches of 16 crops would only make them noisier.
+    """
+
+    SKIP_BLOCKS = (0, 2, 4, 10)
+    SKIP_CHANNELS = (16, 24, 40, 112)
+    MULTIPLE = 32
+
+    def __init__(self, backbone: nn.Module | None = None, widths: tuple[int, ...] = (192, 96, 64, 32, 16)):
+        super().__init__()
+        backbone = backbone if backbone is not None else efficientnet.architecture()
+        self.encoder = efficientnet.feature_layers(backbone, len(backbone._blocks) - 1)
+        self.head = nn.Sequential(backbone._conv_head, backbone._bn1, nn.ReLU6())
+        self.bottleneck = _conv_block(1280, widths[0])
+        skips = list(reversed(self.SKIP_CHANNELS)) + [1]
+        fusions, previous = [], widths[0]
+        for skip_ch, width in zip(skips, widths):
+            fusions.append(_Fuse(previous, skip_ch, width))
+            previous = width
+        self.fusions = nn.ModuleList(fusions)
+        self.out = nn.Conv2d(previous, 2, kernel_size=3, padding=1)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return [*self.encoder.parameters(), *self.head.parameters()]
+
+    def train(self, mode: bool = True) -> "EfficientUNetColorizer":
+        super().train(mode)
+        self.encoder.eval()
+        self.head.eval()
+        return self
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        x = efficientnet.normalise(gray_rgb(lightness)).contiguous(memory_format=torch.channels_last)
+        skips = []
+        for index, layer in enumerate(self.encoder):
+            x = layer(x)
+            if index - 3 in self.SKIP_BLOCKS:  # Sequential index i + 3 is block i
+                skips.append(x)
+        x = self.bottleneck(self.head(x))
+        for fuse, skip in zip(self.fusions, [*reversed(skips), lightness]):
+            x = fuse(x, skip)
+        return torch.tanh(self.out(x))
 
 
 class PatchDiscriminator(nn.Module):

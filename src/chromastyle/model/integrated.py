@@ -3,15 +3,18 @@
     rgb = Chromastyle(cfg)(L, style=None, alpha=1.0, preserve_color=False)
 
 Contract: L is N×1×H×W float32 in [0, 100] at any H, W. The colouriser runs at a working
-resolution (shorter side `work_side`, multiples of 16); its ab is upsampled to H×W and joined
-with the input's own full-resolution L, so no detail is lost and structure never changes.
-Output RGB N×3×H×W in [0, 1].
+resolution (shorter side `work_side`, multiples of the colouriser's downsampling); its ab is
+scaled by the calibrated `chroma_gain`, upsampled to H×W and joined with the input's own
+full-resolution L, so no detail is lost and structure never changes. Output RGB N×3×H×W in [0, 1].
 
 Stylisation is a decoder residual: out = x + D(H_SF) − D(H_S). The decoder paints only what
 the style changes; the detail it cannot reconstruct from the encoder's features (a small
 decoder trained for minutes is blurry) comes from x itself. α = 0 gives H_SF = H_S, so the
-output is the colourisation exactly, and it moves smoothly towards it as α → 0.
-Saved as safetensors + a JSON config: nothing pickled.
+output is the colourisation exactly, and it moves smoothly towards it as α → 0. The residual is
+computed at a working resolution (`style_work_side`) and upsampled: the cost of a 512² photo is
+that of a 256² one, and brushwork keeps the scale it has in the style image.
+Saved as safetensors + a JSON config: nothing pickled. The pretrained encoders' weights are in
+the safetensors too: loading needs the architecture code, never the ImageNet weights package.
 """
 
 from __future__ import annotations
@@ -27,58 +30,85 @@ from torch import nn
 from torch.nn import functional as F
 
 from chromastyle.colour import AB_SCALE, l_ab_to_rgb, l_ab_to_rgb_hue_preserving, normalize_l, rgb_to_l_ab
-from chromastyle.model.colorizer import DOWNSAMPLINGS, UNetColorizer
-from chromastyle.model.loss_network import (VGG19_TAPS, FeatureNetwork, LossNetworkSpec, random_layers,
-                                            vgg19_layers)
+from chromastyle.model import efficientnet
+from chromastyle.model.colorizer import EfficientUNetColorizer, UNetColorizer
+from chromastyle.model.loss_network import (VGG19_TAPS, FeatureNetwork, LossNetworkSpec, efficientnet_network,
+                                            random_network, vgg19_layers)
 from chromastyle.model.stylizer import Decoder, fuse
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
+ENCODERS = ("scratch", "efficientnet-lite0")
+# Decoder width per loss network: VGG-19 and the random network keep the classic halving from their
+# own width; Lite0's encoder output is narrow (40 channels), so its decoder starts wider.
+DECODER_WIDTH = {"efficientnet-lite0": 128}
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    """What `load` needs to rebuild the architecture. Defaults reproduce models saved before a field
+    existed (so an older champion still loads as what it was)."""
+
     base_channels: int = 32
     work_side: int = 96  # colouriser's working shorter side (px)
-    loss_network: str = "random"  # "random" | "vgg19"
+    encoder: str = "scratch"  # colouriser's encoder: "scratch" | "efficientnet-lite0"
+    chroma_gain: float = 1.0  # ab multiplier, calibrated on the validation split after training
+    style_work_side: int = 0  # stylizer's working shorter side (px); 0 = the photo's own size
+    loss_network: str = "random"  # "random" | "vgg19" | "efficientnet-lite0"
     loss_network_source: str = "seed=1234"
     random_seed: int = 1234
 
 
 def _encoder_for(cfg: ModelConfig) -> FeatureNetwork:
-    spec = LossNetworkSpec(cfg.loss_network, cfg.loss_network_source)
+    """The loss network's architecture, weights to come from a saved state dict."""
     if cfg.loss_network == "vgg19":
-        return FeatureNetwork(vgg19_layers(), VGG19_TAPS, spec)
-    layers, taps = random_layers(cfg.random_seed)
-    return FeatureNetwork(layers, taps, spec)
+        return FeatureNetwork(vgg19_layers(), VGG19_TAPS, LossNetworkSpec(cfg.loss_network, cfg.loss_network_source))
+    if cfg.loss_network == "efficientnet-lite0":
+        return efficientnet_network(efficientnet.architecture())
+    return random_network(cfg.random_seed)
+
+
+def build_colorizer(cfg: ModelConfig, pretrained: bool = False) -> nn.Module:
+    """The colouriser of cfg.encoder; `pretrained` loads the ImageNet encoder weights (new models only)."""
+    if cfg.encoder not in ENCODERS:
+        raise ValueError(f"encoder {cfg.encoder!r} is not one of {ENCODERS}")
+    if cfg.encoder == "efficientnet-lite0":
+        return EfficientUNetColorizer(efficientnet.pretrained() if pretrained else efficientnet.architecture())
+    return UNetColorizer(cfg.base_channels)
 
 
 class Chromastyle(nn.Module):
-    def __init__(self, cfg: ModelConfig, encoder: FeatureNetwork | None = None):
+    def __init__(self, cfg: ModelConfig, encoder: FeatureNetwork | None = None, colorizer: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
         # channels_last: 15-50 % faster convolutions on this CPU (measured) and the fast path on CUDA.
-        self.colorizer = UNetColorizer(cfg.base_channels).to(memory_format=torch.channels_last)
+        self.colorizer = (colorizer if colorizer is not None else build_colorizer(cfg)).to(
+            memory_format=torch.channels_last)
         self.encoder = encoder if encoder is not None else _encoder_for(cfg)
-        self.decoder = Decoder(self.encoder.out_channels, int(math.log2(self.encoder.downsampling)))
+        self.decoder = Decoder(self.encoder.out_channels, int(math.log2(self.encoder.downsampling)),
+                               DECODER_WIDTH.get(cfg.loss_network))
 
     # -- colourisation ------------------------------------------------------------------------
     def working_size(self, height: int, width: int, max_side: int | None = None) -> tuple[int, int]:
-        """(h, w) for the colouriser: shorter side ≈ work_side, both multiples of 16, and the longer
-        side at most `max_side` (default 8 × work_side). Bounding the longer side bounds the work:
-        without it a 10000×1 strip would become a 96 × 960,000 network input."""
-        multiple = 2 ** DOWNSAMPLINGS
+        """(h, w) for the colouriser: shorter side ≈ work_side, both multiples of its downsampling,
+        and the longer side at most `max_side` (default 8 × work_side). Bounding the longer side
+        bounds the work: without it a 10000×1 strip would become a 96 × 960,000 network input."""
+        multiple = self.colorizer.MULTIPLE
         max_side = max_side or 8 * self.cfg.work_side
         scale = min(self.cfg.work_side / min(height, width), max_side / max(height, width))
         return (min(max(multiple, round(height * scale / multiple) * multiple), _floor_to(max_side, multiple)),
                 min(max(multiple, round(width * scale / multiple) * multiple), _floor_to(max_side, multiple)))
 
     def predict_ab_working(self, lightness: torch.Tensor, max_side: int | None = None) -> torch.Tensor:
-        """L N×1×H×W [0,100] -> ab N×2×h×w at the working size (float32; about [-110, 110])."""
+        """L N×1×H×W [0,100] -> ab N×2×h×w at the working size (float32; about [-110, 110]), scaled by
+        the calibrated chroma gain."""
         height, width = lightness.shape[-2:]
         small = F.interpolate(lightness, size=self.working_size(height, width, max_side), mode="bilinear",
                               align_corners=False, antialias=True)
-        return self.colorizer(normalize_l(small).contiguous(memory_format=torch.channels_last)) * AB_SCALE
+        ab = self.colorizer(normalize_l(small).contiguous(memory_format=torch.channels_last))
+        return ab * (AB_SCALE * self.cfg.chroma_gain)
 
     def predict_ab(self, lightness: torch.Tensor) -> torch.Tensor:
         """L N×1×H×W [0,100] -> ab N×2×H×W (about [-110, 110]) at the input's resolution."""
@@ -91,18 +121,26 @@ class Chromastyle(nn.Module):
 
     # -- stylisation --------------------------------------------------------------------------
     def stylize(self, content: torch.Tensor, styles: list[torch.Tensor], weights: list[float] | None = None,
-                alpha: float = 1.0, preserve_color: bool = False) -> torch.Tensor:
-        """Repaint RGB `content` (N×3×H×W) in the style(s) (each 1×3×h×w or N×3×h×w)."""
+                alpha: float = 1.0, preserve_color: bool = False, work_side: int | None = None) -> torch.Tensor:
+        """Repaint RGB `content` (N×3×H×W) in the style(s) (each 1×3×h×w or N×3×h×w).
+
+        work_side: the stylizer's working shorter side (default cfg.style_work_side; 0 = full size).
+        Images larger than it are stylised at that size and the painted residual is upsampled."""
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
         weights = normalised_weights(weights, len(styles))
         if alpha == 0.0:
             return content
-        padded, (height, width) = self._pad_to_encoder(content)
+        side = self.cfg.style_work_side if work_side is None else work_side
+        small = self._to_work_side(content, side)
+        padded, (height, width) = self._pad_to_encoder(small)
         h_content = self.encoder.encode(padded)
-        h_styles = [self.encoder.encode(s) for s in styles]
-        out = self.decode_residual(padded, h_content, fuse(h_content, h_styles, weights, alpha))
-        out = out[..., :height, :width].clamp(0.0, 1.0)
+        h_styles = [self.encoder.encode(self._to_work_side(s, side)) for s in styles]
+        residual = self.decoder(fuse(h_content, h_styles, weights, alpha)) - self.decoder(h_content)
+        residual = residual[..., :height, :width]
+        if residual.shape[-2:] != content.shape[-2:]:
+            residual = F.interpolate(residual, size=content.shape[-2:], mode="bilinear", align_corners=False)
+        out = (content + residual).clamp(0.0, 1.0)
         if preserve_color:
             out = l_ab_to_rgb_hue_preserving(rgb_to_l_ab(out)[0], rgb_to_l_ab(content)[1])
         return out
@@ -111,8 +149,17 @@ class Chromastyle(nn.Module):
         """x + D(H_SF) − D(H_S), unclamped (the training objective sees the same function)."""
         return content + self.decoder(h_fused) - self.decoder(h_content)
 
+    @staticmethod
+    def _to_work_side(rgb: torch.Tensor, side: int) -> torch.Tensor:
+        """Downscale so the shorter side is `side` (never upscale; 0 = unchanged)."""
+        height, width = rgb.shape[-2:]
+        if side <= 0 or min(height, width) <= side:
+            return rgb
+        return F.interpolate(rgb, size=_scaled_size(height, width, side, 1), mode="bilinear", align_corners=False,
+                             antialias=True)
+
     def _pad_to_encoder(self, rgb: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Reflect-pad to a multiple of the encoder's downsampling so the decoder returns H×W."""
+        """Replicate-pad to a multiple of the encoder's downsampling so the decoder returns H×W."""
         multiple = self.encoder.downsampling
         height, width = rgb.shape[-2:]
         pad_h, pad_w = (-height) % multiple, (-width) % multiple
@@ -144,7 +191,7 @@ class Chromastyle(nn.Module):
         for name in (WEIGHTS_FILE, CONFIG_FILE):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory / name}: missing; not a chromastyle model folder")
-        cfg = ModelConfig(**json.loads((directory / CONFIG_FILE).read_text()))
+        cfg = ModelConfig(**json.loads((directory / CONFIG_FILE).read_text()))  # missing keys: older models
         model = cls(cfg)
         model.load_state_dict(load_file(str(directory / WEIGHTS_FILE), device="cpu"))
         return model.to(device).eval()
@@ -152,6 +199,13 @@ class Chromastyle(nn.Module):
 
 def _floor_to(value: int, multiple: int) -> int:
     return max(multiple, value // multiple * multiple)
+
+
+def _scaled_size(height: int, width: int, side: int, multiple: int) -> tuple[int, int]:
+    """(h, w) with the shorter side ≈ `side`, aspect kept, both multiples of `multiple`."""
+    scale = side / min(height, width)
+    return (max(multiple, round(height * scale / multiple) * multiple),
+            max(multiple, round(width * scale / multiple) * multiple))
 
 
 def normalised_weights(weights: list[float] | None, count: int) -> list[float]:

@@ -1,4 +1,8 @@
-"""Train stage entry: prepared data + gallery -> trained integrated model folder + summary."""
+"""Train stage entry: prepared data + gallery -> trained integrated model folder + summary.
+
+After the training phases, the chroma gain is calibrated on the validation split (whole photos at
+their own size, read from data/raw): the one post-hoc choice, made on validation data only.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +13,33 @@ import numpy as np
 import torch
 
 from chromastyle.config import Params
-from chromastyle.data.prepare import load_split
+from chromastyle.data.prepare import load_originals, load_split
 from chromastyle.data.styles import load_gallery_crops
-from chromastyle.model.integrated import Chromastyle, ModelConfig
+from chromastyle.model.integrated import Chromastyle, ModelConfig, build_colorizer
 from chromastyle.model.loss_network import build_loss_network
+from chromastyle.train.calibrate import calibrate_chroma_gain
 from chromastyle.train.checkpoint import fingerprint
 from chromastyle.train.trainer import Tracker, Trainer, TrainResult
 
 log = logging.getLogger(__name__)
 
 PREVIEW_IMAGES = 4
+MAX_CALIBRATION_PHOTOS = 200
 
 
 def new_model(params: Params) -> Chromastyle:
-    """Seeded construction: the same params give the same initial weights on every machine."""
+    """Seeded construction: the same params give the same initial weights on every machine (the
+    pretrained encoders load their ImageNet weights from the installed package)."""
     loss_net = build_loss_network(params.loss_network.vgg19_path, params.loss_network.allow_download,
-                                  params.loss_network.random_seed)
-    torch.manual_seed(params.train.seed)
+                                  params.loss_network.random_seed, params.loss_network.kind)
+    gain = params.train.chroma_gain
     cfg = ModelConfig(base_channels=params.train.base_channels, work_side=params.train.work_side,
-                      loss_network=loss_net.spec.kind, loss_network_source=loss_net.spec.source,
-                      random_seed=params.loss_network.random_seed)
-    return Chromastyle(cfg, encoder=loss_net)
+                      encoder=params.train.encoder, chroma_gain=1.0 if gain == "calibrate" else gain,
+                      style_work_side=params.train.style_work_side, loss_network=loss_net.spec.kind,
+                      loss_network_source=loss_net.spec.source, random_seed=params.loss_network.random_seed)
+    colorizer = build_colorizer(cfg, pretrained=True)
+    torch.manual_seed(params.train.seed)
+    return Chromastyle(cfg, encoder=loss_net, colorizer=colorizer)
 
 
 def build_trainer(params: Params, prepared_dir: Path, checkpoint_dir: Path, tracker: Tracker | None = None,
@@ -51,11 +61,18 @@ def training_fingerprint(params: Params, data_hash: str) -> str:
 
 
 def train(params: Params, prepared_dir: Path, model_dir: Path, checkpoint_dir: Path,
-          tracker: Tracker | None = None, data_hash: str = "") -> TrainResult:
-    """Resume or start training, write model_dir (safetensors + config.json), return the result."""
+          tracker: Tracker | None = None, data_hash: str = "", raw_dir: Path | None = None) -> TrainResult:
+    """Resume or start training, calibrate the chroma gain on the validation photos in raw_dir,
+    write model_dir (safetensors + config.json), return the result."""
     trainer = build_trainer(params, prepared_dir, checkpoint_dir, tracker, data_hash)
     trainer.resume()
     result = trainer.run()
+    if params.train.chroma_gain == "calibrate" and raw_dir is not None:
+        photos, _ = load_originals(raw_dir, prepared_dir, "val", limit=MAX_CALIBRATION_PHOTOS)
+        _, table = calibrate_chroma_gain(result.model, photos, params.train.max_chroma_gain,
+                                         params.train.calibration_max_delta_cf)
+        result.calibration = table
+        result.summary["chroma_gain"] = result.model.cfg.chroma_gain
     result.model.save(model_dir)
     log.info("saved model to %s", model_dir)
     return result

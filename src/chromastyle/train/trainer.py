@@ -1,4 +1,13 @@
-"""Training: colouriser phase (conditional GAN), then stylizer phase (AdaIN decoder).
+"""Training in four phases — the colouriser "NoGAN" recipe (DeOldify), then the stylizer:
+
+1. colorizer:   L1 (+ feature loss in the frozen loss network) with the pretrained encoder frozen:
+                the decoder learns to paint from fixed ImageNet features (fast: no encoder backward).
+2. finetune:    the same loss with the encoder unfrozen: decoder at lr_finetune, encoder at lr_encoder.
+3. adversarial: a short conditional-GAN phase (PatchGAN, LSGAN) that adds the vividness L1 averages
+                away; adversarial_weight 0 makes it more of phase 2 (the L1-only ablation, same steps).
+4. stylizer:    the AdaIN decoder against the loss network.
+A scratch encoder has nothing to freeze: phase 1 trains everything and phase 2 continues at the
+lower rate, so the ablation differs in the encoder only.
 
 No orchestration here: the caller passes data arrays, a tracker (MLflow or nothing) and a
 checkpoint folder. Every random draw is addressed by (seed, step), model init by the seed, and
@@ -27,12 +36,13 @@ from chromastyle.data.augment import build_augmentation, sample_batch
 from chromastyle.metrics.grid import image_grid
 from chromastyle.model.colorizer import PatchDiscriminator
 from chromastyle.model.integrated import Chromastyle
-from chromastyle.model.stylizer import adain, content_loss, style_loss
+from chromastyle.model.stylizer import adain, relative_content_loss, relative_style_loss
 from chromastyle.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
-PHASES = ("colorizer", "stylizer")
+PHASES = ("colorizer", "finetune", "adversarial", "stylizer")
+COLORIZER_PHASES = PHASES[:3]
 
 
 class Tracker(Protocol):
@@ -56,6 +66,7 @@ class TrainResult:
     model: Chromastyle
     summary: dict[str, float]
     curve: list[dict[str, float]] = field(default_factory=list)
+    calibration: list[dict[str, float]] = field(default_factory=list)  # chroma gain -> validation figures
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -86,7 +97,11 @@ class Trainer:
         self.model = model.to(self.device, memory_format=self.memory_format)
         torch.manual_seed(cfg.seed)
         self.discriminator = PatchDiscriminator(cfg.base_channels).to(self.device, memory_format=self.memory_format)
-        self.opt_g = torch.optim.Adam(self.model.colorizer.parameters(), lr=cfg.lr_generator, betas=(cfg.beta1, 0.999))
+        encoder_ids = {id(p) for p in self.model.colorizer.encoder_parameters()}
+        self.opt_g = torch.optim.Adam([
+            {"params": [p for p in self.model.colorizer.parameters() if id(p) not in encoder_ids]},
+            {"params": self.model.colorizer.encoder_parameters()},
+        ], lr=cfg.lr_generator)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_discriminator,
                                       betas=(cfg.beta1, 0.999))
         self.opt_s = torch.optim.Adam(self.model.decoder.parameters(), lr=cfg.lr_stylizer)
@@ -101,6 +116,8 @@ class Trainer:
         self.curve: list[dict[str, float]] = []
         self.summary: dict[str, float] = {}
         self.phase, self.step = PHASES[0], 0
+        self.steps = {"colorizer": cfg.colorizer_steps, "finetune": cfg.finetune_steps,
+                      "adversarial": cfg.adversarial_steps, "stylizer": cfg.stylizer_steps}
 
     # -- public -------------------------------------------------------------------------------
     def resume(self) -> bool:
@@ -119,17 +136,32 @@ class Trainer:
         return True
 
     def run(self) -> TrainResult:
-        steps = {"colorizer": self.cfg.colorizer_steps, "stylizer": self.cfg.stylizer_steps}
         for phase in PHASES[PHASES.index(self.phase):]:
             if phase != self.phase:
                 self.phase, self.step = phase, 0
-            self._run_phase(phase, steps[phase])
+            self._run_phase(phase, self.steps[phase])
         self.model.eval()
         return TrainResult(self.model.to("cpu", memory_format=torch.contiguous_format), self.summary, self.curve)
 
     # -- phases -------------------------------------------------------------------------------
+    def _configure_phase(self, phase: str) -> None:
+        """Which parameters train and at what rate: a function of the phase alone, so a resumed run
+        is configured exactly as the uninterrupted one was."""
+        cfg = self.cfg
+        unfrozen = phase in ("finetune", "adversarial")
+        for parameter in self.model.colorizer.encoder_parameters():
+            parameter.requires_grad_(unfrozen)
+        # Discriminative rates (DeOldify): pretrained features move less than the decoder painting on them.
+        decoder_lr, encoder_lr = (cfg.lr_finetune, cfg.lr_encoder) if unfrozen else (cfg.lr_generator, 0.0)
+        # Adam's usual β1 = 0.9 for the regression phases; pix2pix's 0.5 once the GAN game starts.
+        betas = (cfg.beta1, 0.999) if phase == "adversarial" else (0.9, 0.999)
+        for group, lr in zip(self.opt_g.param_groups, (decoder_lr, encoder_lr)):
+            group.update(lr=lr, betas=betas)
+
     def _run_phase(self, phase: str, total: int) -> None:
-        step_fn = self._colorizer_step if phase == "colorizer" else self._stylizer_step
+        step_fn = self._stylizer_step if phase == "stylizer" else self._colorizer_step
+        if phase != "stylizer":
+            self._configure_phase(phase)
         self.model.train()
         started, first = time.perf_counter(), self.step
         # A bar on a terminal; without one (dvc repro in CI, a log file) a plain line every 10 %.
@@ -155,20 +187,28 @@ class Trainer:
                 self.save()
         done = self.step - first
         if done:
-            rate = done * self.cfg.batch_size / (time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            rate = done * (self.cfg.stylizer_batch_size if phase == "stylizer" else self.cfg.batch_size) / seconds
             self.summary[f"{phase}_images_per_s"] = rate
+            self.summary[f"{phase}_minutes"] = self.summary.get(f"{phase}_minutes", 0.0) + seconds / 60
             log.info("%s phase: %d steps at %.1f images/s", phase, done, rate)
 
     def _learning_rates(self, phase: str) -> dict[str, float]:
-        optimisers = {"lr_generator": self.opt_g, "lr_discriminator": self.opt_d} if phase == "colorizer" \
-            else {"lr_stylizer": self.opt_s}
-        return {f"{phase}/{name}": opt.param_groups[0]["lr"] for name, opt in optimisers.items()}
+        if phase == "stylizer":
+            return {"stylizer/lr_stylizer": self.opt_s.param_groups[0]["lr"]}
+        rates = {f"{phase}/lr_generator": self.opt_g.param_groups[0]["lr"]}
+        if phase == "adversarial":
+            rates[f"{phase}/lr_discriminator"] = self.opt_d.param_groups[0]["lr"]
+        return rates
+
+    def _phase_offset(self, phase: str) -> int:
+        return sum(self.steps[p] for p in PHASES[:PHASES.index(phase)])
 
     def _global_step(self) -> int:
-        return self.step + (self.cfg.colorizer_steps if self.phase == "stylizer" else 0)
+        return self._phase_offset(self.phase) + self.step
 
-    def _batch(self, images: np.ndarray, step: int, stream: int) -> torch.Tensor:
-        batch = sample_batch(images, self.cfg.batch_size, self.cfg.seed, step, self.augment, stream)
+    def _batch(self, images: np.ndarray, step: int, stream: int, size: int | None = None) -> torch.Tensor:
+        batch = sample_batch(images, size or self.cfg.batch_size, self.cfg.seed, step, self.augment, stream)
         return batch.to(self.device).contiguous(memory_format=self.memory_format)
 
     def _autocast(self):
@@ -177,13 +217,15 @@ class Trainer:
 
     def _colorizer_step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
-        rgb = self._batch(self.train_images, step, stream=0)
+        # Batches are addressed by the step counted over all colouriser phases: no phase repeats another's.
+        rgb = self._batch(self.train_images, self._phase_offset(self.phase) + step, stream=0)
         lightness, ab = rgb_to_l_ab(rgb)
         l_in, ab_target = normalize_l(lightness), ab / AB_SCALE
+        adversarial = self.phase == "adversarial" and cfg.adversarial_weight > 0
         with self._autocast():
             ab_pred = self.model.colorizer(l_in)
         losses = {}
-        if cfg.adversarial_weight > 0:
+        if adversarial:
             with self._autocast():
                 d_loss = 0.5 * (lsgan_loss(self.discriminator(l_in, ab_target), True)
                                 + lsgan_loss(self.discriminator(l_in, ab_pred.detach()), False))
@@ -194,22 +236,35 @@ class Trainer:
         with self._autocast():
             l1 = F.l1_loss(ab_pred.float(), ab_target)
             g_loss = cfg.l1_weight * l1
-            if cfg.adversarial_weight > 0:
-                adversarial = lsgan_loss(self.discriminator(l_in, ab_pred), True)
-                g_loss = g_loss + cfg.adversarial_weight * adversarial
-                losses["g_adv"] = adversarial.item()
+            if cfg.feature_loss_weight > 0:
+                feature = self._feature_loss(lightness, ab_pred.float(), rgb)
+                g_loss = g_loss + cfg.feature_loss_weight * feature
+                losses["g_feature"] = feature.item()
+            if adversarial:
+                adv = lsgan_loss(self.discriminator(l_in, ab_pred), True)
+                g_loss = g_loss + cfg.adversarial_weight * adv
+                losses["g_adv"] = adv.item()
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
         losses.update(g_l1=l1.item(), g_loss=g_loss.item())
         return losses
 
+    def _feature_loss(self, lightness: torch.Tensor, ab_pred: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """Mean L1 between loss-network features of the colourised and the true photo (DeOldify's
+        perceptual loss): colour errors weigh by what they do to recognisable content."""
+        encoder = self.model.encoder
+        predicted = l_ab_to_rgb(lightness, ab_pred * AB_SCALE)
+        with torch.no_grad():
+            target = encoder(rgb)
+        return sum(F.l1_loss(p, t) for p, t in zip(encoder(predicted), target)) / len(target)
+
     def _stylizer_step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
         encoder, decoder = self.model.encoder, self.model.decoder
         self.model.colorizer.eval()
-        content = self._batch(self.train_images, step, stream=2)
-        style = self._batch(self.style_images, step, stream=1)
+        content = self._batch(self.train_images, step, stream=2, size=cfg.stylizer_batch_size)
+        style = self._batch(self.style_images, step, stream=1, size=cfg.stylizer_batch_size)
         with torch.no_grad(), self._autocast():
             content_features = encoder(content)
             style_features = encoder(style)
@@ -217,8 +272,8 @@ class Trainer:
         with self._autocast():
             output = self.model.decode_residual(content, content_features[-1], target)
             output_features = encoder(output)
-            loss_c = content_loss(output_features[-1].float(), target.float())
-            loss_s = style_loss([f.float() for f in output_features], [f.float() for f in style_features])
+            loss_c = relative_content_loss(output_features[-1].float(), target.float())
+            loss_s = relative_style_loss([f.float() for f in output_features], [f.float() for f in style_features])
             loss_r = F.l1_loss(decoder(content_features[-1]).float(), content)
             loss = cfg.content_weight * loss_c + cfg.style_weight * loss_s + cfg.reconstruction_weight * loss_r
         self.opt_s.zero_grad(set_to_none=True)
