@@ -1,18 +1,22 @@
 """DVC stage `train`: colouriser (frozen encoder, fine-tune, short GAN), chroma-gain calibration on the
 validation split, stylizer (AdaIN decoder); one MLflow run, resumable."""
 
-from flows._common import EXPECTED_ERRORS, ROOT, dvc_out_md5, fail, run_name, run_stage  # noqa: I001
+from flows._common import EXPECTED_ERRORS, ROOT, dvc_out_md5, fail, run_name, run_stage, setup_logging  # noqa: I001
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 from prefect import flow, task
 
 from chromastyle import registry
-from chromastyle.config import Params
+from chromastyle.config import ConfigError, Params, load_params
 from chromastyle.data.prepare import data_version
 from chromastyle.model.onnx_runtime import export_onnx, parity
 from chromastyle.train.checkpoint import fingerprint
+from chromastyle.train.distributed import Distributed, from_environment, shutdown
 from chromastyle.train.run import train, training_fingerprint
 from chromastyle.train.trainer import PHASES, resolve_device
 
@@ -26,7 +30,8 @@ METRICS_DIR = ROOT / "metrics"
 
 @task(name="train-model")
 def train_model(params: Params, run_id: str, data_hash: str):
-    return train(params, PREPARED_DIR, MODEL_DIR, CHECKPOINT_DIR, registry.MlflowTracker(run_id), data_hash, RAW_DIR)
+    return train(params, PREPARED_DIR, MODEL_DIR, CHECKPOINT_DIR, registry.MlflowTracker(run_id), data_hash, RAW_DIR,
+                 DISTRIBUTED)
 
 
 @flow(name="train")
@@ -122,5 +127,31 @@ def write_curves(curve: list[dict]) -> None:
             METRICS_DIR / f"{part}_curve.csv", index=False)
 
 
+DISTRIBUTED = Distributed()  # set by launch() under torchrun
+
+
+def launch() -> None:
+    """`python -m flows.train`. With train.processes > 1 it re-launches itself under torchrun; under
+    torchrun, rank 0 runs the Prefect flow (the MLflow run, checkpoints, outputs) and the other
+    ranks train beside it, in lockstep, writing nothing."""
+    global DISTRIBUTED
+    setup_logging()
+    try:
+        params = load_params(ROOT / "params.yaml")
+    except ConfigError as err:
+        sys.exit(f"chromastyle train: {err}")
+    if params.train.processes > 1 and "LOCAL_RANK" not in os.environ:
+        sys.exit(subprocess.call([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                  f"--nproc_per_node={params.train.processes}", "-m", "flows.train"]))
+    DISTRIBUTED = from_environment()
+    try:
+        if DISTRIBUTED.is_main:
+            run_stage(train_flow, "train")
+        else:
+            train(params, PREPARED_DIR, MODEL_DIR, CHECKPOINT_DIR, None, data_version(PREPARED_DIR), RAW_DIR, DISTRIBUTED)
+    finally:
+        shutdown()
+
+
 if __name__ == "__main__":
-    run_stage(train_flow, "train")
+    launch()

@@ -59,6 +59,7 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 42
     threads: int = Field(2, ge=1)
+    processes: int = Field(1, ge=1)  # > 1: the train stage runs itself under torchrun (DDP)
     encoder: Literal["efficientnet-lite0", "scratch"] = "efficientnet-lite0"
     image_size: int = Field(128, ge=16, le=1024)
     batch_size: int = Field(16, ge=1)

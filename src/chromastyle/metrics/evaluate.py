@@ -247,6 +247,7 @@ def style_sheet(model: Chromastyle, photo: np.ndarray, styles: list[np.ndarray],
     lightness, _ = rgb_to_l_ab(uint8_to_tensor(photo))
     content = model.colorize(lightness)
     cells = [label(tensor_to_uint8(content)[0], "colourised (α = 0)")]
+    inset = min(inset, min(photo.shape[:2]) // 3)  # the painting's inset always fits its cell
     for style, name in zip(styles, names):
         cell = tensor_to_uint8(model.stylize(content, [uint8_to_tensor(style)], alpha=1.0))[0].copy()
         cell[-inset - 4:-4, -inset - 4:-4] = fit_cell(style, inset, inset)

@@ -74,8 +74,10 @@ def style_loss(output_features: list[torch.Tensor], style_features: list[torch.T
 
 
 def feature_scale(features: torch.Tensor) -> torch.Tensor:
-    """Mean channel std of a batch of feature maps, detached: the unit a layer's loss is measured in."""
-    return channel_stats(features)[1].mean().detach()
+    """Mean channel std of each image's feature maps (N×1×1×1), detached: the unit a layer's loss is
+    measured in. Per image, not per batch, so a loss over a batch is the mean of its images' losses
+    (and a batch split across data-parallel processes gives the same gradients)."""
+    return channel_stats(features)[1].mean(dim=(1, 2, 3), keepdim=True).detach()
 
 
 def relative_style_loss(output_features: list[torch.Tensor], style_features: list[torch.Tensor]) -> torch.Tensor:

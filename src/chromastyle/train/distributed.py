@@ -52,16 +52,65 @@ class Distributed:
         return batch[self.rank * size:(self.rank + 1) * size]
 
     def wrap(self, module: nn.Module, device: torch.device) -> nn.Module:
-        """DDP (with SyncBatchNorm) when distributed; the module itself otherwise."""
-        if not self.enabled:
+        """DDP when distributed (BatchNorm already converted to SyncBatchNorm by the caller); the
+        module itself otherwise. Buffers are not broadcast: every rank computes the same ones."""
+        if not self.enabled or not any(p.requires_grad for p in module.parameters()):
             return module
-        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
 
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
+
+
+class CrossRankBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm whose training statistics are those of the global batch, on any device.
+
+    PyTorch's SyncBatchNorm runs on GPUs only; on CPU (gloo) this does the same with two
+    differentiable all-reduces (mean, then the squared deviations from it), so a batch split over
+    N processes is normalised exactly as one process would normalise it whole."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_available() and dist.is_initialized()):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        count = x.new_tensor([x.numel() / x.size(1)])
+        count = all_reduce(count)
+        mean = all_reduce(x.sum(dim=(0, 2, 3))) / count
+        centred = x - mean[None, :, None, None]
+        var = all_reduce((centred * centred).sum(dim=(0, 2, 3))) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                unbiased = var * count / (count - 1).clamp_min(1)
+                self.running_mean.mul_(1 - momentum).add_(momentum * mean)
+                self.running_var.mul_(1 - momentum).add_(momentum * unbiased)
+        out = centred / torch.sqrt(var + self.eps)[None, :, None, None]
+        if self.affine:
+            out = out * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return out
+
+
+def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
+    """Every BatchNorm2d of `module` with global-batch statistics: torch's SyncBatchNorm on CUDA,
+    CrossRankBatchNorm2d elsewhere. Parameters and buffers are kept (the same tensors)."""
+    if device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if isinstance(module, nn.BatchNorm2d) and not isinstance(module, CrossRankBatchNorm2d):
+        converted = CrossRankBatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                                         module.track_running_stats)
+        if module.affine:
+            converted.weight, converted.bias = module.weight, module.bias
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            setattr(converted, name, getattr(module, name))
+        converted.train(module.training)
+        return converted
+    for name, child in module.named_children():
+        module.add_module(name, convert_batchnorm(child, device))
+    return module
 
 
 def from_environment() -> Distributed:

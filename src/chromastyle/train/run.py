@@ -19,6 +19,7 @@ from chromastyle.model.integrated import Chromastyle, ModelConfig, build_coloriz
 from chromastyle.model.loss_network import build_loss_network
 from chromastyle.train.calibrate import calibrate_chroma_gain
 from chromastyle.train.checkpoint import fingerprint
+from chromastyle.train.distributed import Distributed
 from chromastyle.train.trainer import Tracker, Trainer, TrainResult
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def new_model(params: Params) -> Chromastyle:
 
 
 def build_trainer(params: Params, prepared_dir: Path, checkpoint_dir: Path, tracker: Tracker | None = None,
-                  data_hash: str = "") -> Trainer:
+                  data_hash: str = "", distributed: Distributed | None = None) -> Trainer:
     train_images, _ = load_split(prepared_dir, "train")
     preview, _ = load_split(prepared_dir, "val")
     if len(preview) == 0:
@@ -51,22 +52,27 @@ def build_trainer(params: Params, prepared_dir: Path, checkpoint_dir: Path, trac
     styles, style_names = load_gallery_crops(params.data.styles, params.data.prepared_size)
     return Trainer(params.train, params.augment, new_model(params), train_images, styles,
                    np.ascontiguousarray(preview[:PREVIEW_IMAGES]), checkpoint_dir,
-                   training_fingerprint(params, data_hash), tracker, style_names)
+                   training_fingerprint(params, data_hash), tracker, style_names, distributed)
 
 
 def training_fingerprint(params: Params, data_hash: str) -> str:
-    """Identity of a training run: a checkpoint or MLflow run is resumed only under the same one."""
-    return fingerprint(params.train.model_dump(), params.augment.model_dump(),
+    """Identity of a training run: a checkpoint or MLflow run is resumed only under the same one.
+    How many processes share the work is not part of it: N processes train the same model as one."""
+    return fingerprint(params.train.model_dump(exclude={"processes"}), params.augment.model_dump(),
                        params.loss_network.model_dump(mode="json"), data_hash)
 
 
 def train(params: Params, prepared_dir: Path, model_dir: Path, checkpoint_dir: Path,
-          tracker: Tracker | None = None, data_hash: str = "", raw_dir: Path | None = None) -> TrainResult:
+          tracker: Tracker | None = None, data_hash: str = "", raw_dir: Path | None = None,
+          distributed: Distributed | None = None) -> TrainResult:
     """Resume or start training, calibrate the chroma gain on the validation photos in raw_dir,
-    write model_dir (safetensors + config.json), return the result."""
-    trainer = build_trainer(params, prepared_dir, checkpoint_dir, tracker, data_hash)
+    write model_dir (safetensors + config.json), return the result. Under torchrun every rank
+    trains; rank 0 alone calibrates and writes."""
+    trainer = build_trainer(params, prepared_dir, checkpoint_dir, tracker, data_hash, distributed)
     trainer.resume()
     result = trainer.run()
+    if distributed is not None and not distributed.is_main:
+        return result
     if params.train.chroma_gain == "calibrate" and raw_dir is not None:
         photos, _ = load_originals(raw_dir, prepared_dir, "val", limit=MAX_CALIBRATION_PHOTOS)
         _, table = calibrate_chroma_gain(result.model, photos, params.train.max_chroma_gain,

@@ -27,6 +27,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -38,6 +39,7 @@ from chromastyle.model.colorizer import PatchDiscriminator
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.stylizer import adain, relative_content_loss, relative_style_loss
 from chromastyle.train.checkpoint import load_checkpoint, save_checkpoint
+from chromastyle.train.distributed import Distributed, convert_batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +85,33 @@ def lsgan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
 
 
+class StylizerHead(nn.Module):
+    """The decoder's training pass as one module call (x + D(H_SF) − D(H_S), and D(H_S) for the
+    reconstruction loss): under DDP a module runs one forward per backward."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, content: torch.Tensor, h_content: torch.Tensor, h_fused: torch.Tensor):
+        reconstruction = self.decoder(h_content)
+        return content + self.decoder(h_fused) - reconstruction, reconstruction
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, augment_cfg: AugmentConfig, model: Chromastyle,
                  train_images: np.ndarray, style_images: np.ndarray, preview_images: np.ndarray,
                  checkpoint_dir: Path, fingerprint: str, tracker: Tracker | None = None,
-                 style_names: list[str] | None = None):
+                 style_names: list[str] | None = None, distributed: Distributed | None = None):
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
-        if self.device.type == "cpu":
-            torch.set_num_threads(cfg.threads)
+        self.dist = distributed or Distributed()
+        self.device = self.dist.device(resolve_device(cfg.device))
+        if self.device.type == "cpu":  # ranks on one CPU share its cores
+            torch.set_num_threads(max(1, cfg.threads // self.dist.world_size))
         # channels_last measured 1.5× faster here on CPU at 64² and is the fast path on CUDA.
         self.memory_format = torch.channels_last
+        if self.dist.enabled:  # batch statistics over the global batch, as one process would see them
+            model.colorizer = convert_batchnorm(model.colorizer, self.device)
         self.model = model.to(self.device, memory_format=self.memory_format)
         torch.manual_seed(cfg.seed)
         self.discriminator = PatchDiscriminator(cfg.base_channels).to(self.device, memory_format=self.memory_format)
@@ -112,7 +130,11 @@ class Trainer:
         self.augment = build_augmentation(augment_cfg, cfg.image_size)
         self.checkpoint_dir = checkpoint_dir
         self.fingerprint = fingerprint
-        self.tracker = tracker or NullTracker()
+        self.tracker = (tracker or NullTracker()) if self.dist.is_main else NullTracker()
+        # What the training steps call: the modules themselves, or their DDP wrappers (per phase).
+        self._generator: nn.Module = self.model.colorizer
+        self._critic: nn.Module = self.dist.wrap(self.discriminator, self.device)
+        self._painter: nn.Module = self.dist.wrap(StylizerHead(self.model.decoder), self.device)
         self.curve: list[dict[str, float]] = []
         self.summary: dict[str, float] = {}
         self.phase, self.step = PHASES[0], 0
@@ -162,10 +184,13 @@ class Trainer:
         step_fn = self._stylizer_step if phase == "stylizer" else self._colorizer_step
         if phase != "stylizer":
             self._configure_phase(phase)
+            # DDP registers the parameters that require gradients when it is built: rebuilt per phase,
+            # as the encoder is frozen in one and trained in the next.
+            self._generator = self.dist.wrap(self.model.colorizer, self.device)
         self.model.train()
         started, first = time.perf_counter(), self.step
         # A bar on a terminal; without one (dvc repro in CI, a log file) a plain line every 10 %.
-        on_terminal = sys.stderr.isatty()
+        on_terminal = sys.stderr.isatty() and self.dist.is_main
         bar = tqdm(range(self.step, total), desc=phase, unit="step", initial=self.step, total=total,
                    mininterval=5.0, disable=not on_terminal)
         if self.step < total:  # learning rates change only at phase boundaries: logged there, not every step
@@ -178,10 +203,10 @@ class Trainer:
                 self.curve.append(row)
                 self.tracker.log_metrics({f"{phase}/{k}": v for k, v in losses.items()}, self._global_step())
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
-            if not on_terminal and (self.step % max(1, total // 10) == 0 or self.step == total):
+            if self.dist.is_main and not on_terminal and (self.step % max(1, total // 10) == 0 or self.step == total):
                 log.info("%s step %d/%d  %s", phase, self.step, total,
                          "  ".join(f"{k} {v:.3f}" for k, v in losses.items()))
-            if self.step % self.cfg.sample_every == 0 or self.step == total:
+            if self.dist.is_main and (self.step % self.cfg.sample_every == 0 or self.step == total):
                 self._log_preview(f"samples/step{self._global_step():06d}_{phase}.png")
             if self.step % self.cfg.checkpoint_every == 0 or self.step == total:
                 self.save()
@@ -208,8 +233,9 @@ class Trainer:
         return self._phase_offset(self.phase) + self.step
 
     def _batch(self, images: np.ndarray, step: int, stream: int, size: int | None = None) -> torch.Tensor:
+        """This rank's share of the step's seeded global batch (all of it in a single process)."""
         batch = sample_batch(images, size or self.cfg.batch_size, self.cfg.seed, step, self.augment, stream)
-        return batch.to(self.device).contiguous(memory_format=self.memory_format)
+        return self.dist.shard(batch).to(self.device).contiguous(memory_format=self.memory_format)
 
     def _autocast(self):
         # bf16 only on CUDA: this CPU has no fast bf16 (0.3 GFLOP/s measured).
@@ -223,12 +249,12 @@ class Trainer:
         l_in, ab_target = normalize_l(lightness), ab / AB_SCALE
         adversarial = self.phase == "adversarial" and cfg.adversarial_weight > 0
         with self._autocast():
-            ab_pred = self.model.colorizer(l_in)
+            ab_pred = self._generator(l_in)
         losses = {}
         if adversarial:
-            with self._autocast():
-                d_loss = 0.5 * (lsgan_loss(self.discriminator(l_in, ab_target), True)
-                                + lsgan_loss(self.discriminator(l_in, ab_pred.detach()), False))
+            with self._autocast():  # real and fake in one pass: one forward per backward, as DDP needs
+                real, fake = self._critic(torch.cat([l_in, l_in]), torch.cat([ab_target, ab_pred.detach()])).chunk(2)
+                d_loss = 0.5 * (lsgan_loss(real, True) + lsgan_loss(fake, False))
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
@@ -240,7 +266,7 @@ class Trainer:
                 feature = self._feature_loss(lightness, ab_pred.float(), rgb)
                 g_loss = g_loss + cfg.feature_loss_weight * feature
                 losses["g_feature"] = feature.item()
-            if adversarial:
+            if adversarial:  # the critic's own weights are not stepped here: no need for its DDP wrapper
                 adv = lsgan_loss(self.discriminator(l_in, ab_pred), True)
                 g_loss = g_loss + cfg.adversarial_weight * adv
                 losses["g_adv"] = adv.item()
@@ -248,7 +274,7 @@ class Trainer:
         g_loss.backward()
         self.opt_g.step()
         losses.update(g_l1=l1.item(), g_loss=g_loss.item())
-        return losses
+        return self._mean_over_ranks(losses)
 
     def _feature_loss(self, lightness: torch.Tensor, ab_pred: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
         """Mean L1 between loss-network features of the colourised and the true photo (DeOldify's
@@ -270,17 +296,25 @@ class Trainer:
             style_features = encoder(style)
             target = adain(content_features[-1], style_features[-1])
         with self._autocast():
-            output = self.model.decode_residual(content, content_features[-1], target)
+            output, reconstruction = self._painter(content, content_features[-1], target)
             output_features = encoder(output)
             loss_c = relative_content_loss(output_features[-1].float(), target.float())
             loss_s = relative_style_loss([f.float() for f in output_features], [f.float() for f in style_features])
-            loss_r = F.l1_loss(decoder(content_features[-1]).float(), content)
+            loss_r = F.l1_loss(reconstruction.float(), content)
             loss = cfg.content_weight * loss_c + cfg.style_weight * loss_s + cfg.reconstruction_weight * loss_r
         self.opt_s.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_s.step()
-        return {"content_loss": loss_c.item(), "style_loss": loss_s.item(), "reconstruction_l1": loss_r.item(),
-                "stylizer_loss": loss.item()}
+        return self._mean_over_ranks({"content_loss": loss_c.item(), "style_loss": loss_s.item(),
+                                      "reconstruction_l1": loss_r.item(), "stylizer_loss": loss.item()})
+
+    def _mean_over_ranks(self, losses: dict[str, float]) -> dict[str, float]:
+        """Each rank's losses are means over its shard; the logged figure is the global batch's."""
+        if not self.dist.enabled:
+            return losses
+        values = torch.tensor(list(losses.values()), dtype=torch.float64)
+        torch.distributed.all_reduce(values)
+        return dict(zip(losses, (values / self.dist.world_size).tolist()))
 
     # -- previews and checkpoints ---------------------------------------------------------------
     @torch.no_grad()
@@ -301,6 +335,8 @@ class Trainer:
         self.model.train(was_training)
 
     def save(self) -> None:
+        if not self.dist.is_main:  # every rank holds the same weights; one writes them
+            return
         save_checkpoint(self.checkpoint_dir, {
             "fingerprint": self.fingerprint, "phase": self.phase, "step": self.step,
             "model": self.model.state_dict(), "discriminator": self.discriminator.state_dict(),
