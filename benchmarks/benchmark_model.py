@@ -16,6 +16,7 @@ import argparse
 import math
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -237,6 +238,104 @@ def main() -> None:
     print(f"pix2pix G at 256²:                {gflops(Pix2PixUNet(256).to(device).eval(), torch.rand(1, 1, 256, 256, device=device)):6.2f} GFLOP")
     params = sum(p.numel() for p in model.colorizer.parameters()) / 1e6  # encoder 3.4 M of it
     print(f"parameters: colouriser {params:.2f} M, pix2pix G {sum(p.numel() for p in Pix2PixUNet(256).parameters()) / 1e6:.2f} M")
+
+    runtime_table(model, args.repeats, args.threads)
+    efficiency(model, args.batch, args.repeats, device)
+
+
+# -- runtimes: the same whole-image code path on each runtime ---------------------------------------------
+def _photo(side: int):
+    import numpy as np
+
+    rng = np.random.default_rng(side)
+    y, x = np.mgrid[0:side, 0:side] / side
+    gray = (127 + 60 * np.sin(8 * x) * np.cos(6 * y) + rng.normal(0, 10, (side, side))).clip(0, 255).astype("uint8")
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
+def runtime_table(model, repeats: int, threads: int) -> dict[str, dict]:
+    """ms per image of chromastyle.inference (colourise, stylise at α 0.7) at 256², 512², 1024² on
+    eager fp32 (NCHW), eager channels_last, torch.compile and ONNX Runtime; the fastest is marked."""
+    import copy
+    import tempfile
+
+    from chromastyle.inference import colorize_array, stylize_array
+    from chromastyle.model.onnx_runtime import export_onnx, use_onnx
+
+    model = model.to("cpu").eval()
+    folder = Path(tempfile.mkdtemp(prefix="chromastyle-bench-onnx-"))
+    export_onnx(model, folder)
+    variants = {"eager fp32": _eager(model, torch.contiguous_format), "channels_last": _eager(model, torch.channels_last)}
+    compiled = _compiled(model)
+    if compiled is not None:
+        variants["torch.compile"] = compiled
+    variants["onnxruntime"] = use_onnx(copy.deepcopy(model), folder, threads)
+    style = _photo(256)
+    table: dict[str, dict] = {}
+    print("\n== runtimes: whole image through chromastyle.inference, ms per image (batch 1) ==")
+    print(f"{'runtime':<15}" + "".join(f"{f'colourise {s}²':>16}{f'stylise {s}²':>15}" for s in (256, 512, 1024)))
+    for name, variant in variants.items():
+        row = {}
+        for side in (256, 512, 1024):
+            photo = _photo(side)
+            row[f"colourise {side}"] = latency_ms(lambda: colorize_array(variant, photo, 768), repeats, torch.device("cpu"))
+            colour = colorize_array(variant, photo, 768)
+            row[f"stylise {side}"] = latency_ms(lambda: stylize_array(variant, colour, [style], None, 0.7, False, 512),
+                                                repeats, torch.device("cpu"))
+        table[name] = row
+        print(f"{name:<15}" + "".join(f"{v:16.1f}" if k.startswith("colourise") else f"{v:15.1f}" for k, v in row.items()))
+    for task in ("colourise", "stylise"):
+        best = min(table, key=lambda n: sum(v for k, v in table[n].items() if k.startswith(task)))
+        print(f"fastest for {task}: {best}")
+    return table
+
+
+def _eager(model, memory_format):
+    import copy
+
+    variant = copy.deepcopy(model)
+    variant.colorizer = variant.colorizer.to(memory_format=memory_format)
+    variant.decoder = variant.decoder.to(memory_format=memory_format)
+    return variant
+
+
+def _compiled(model):
+    """torch.compile of the three networks, or None (with the reason) where it does not work here."""
+    import copy
+
+    try:
+        variant = copy.deepcopy(model)
+        variant.colorizer = torch.compile(variant.colorizer, dynamic=True)
+        variant.decoder = torch.compile(variant.decoder, dynamic=True)
+        with torch.no_grad():
+            variant.colorizer(torch.rand(1, 1, 160, 160))
+        return variant
+    except Exception as err:  # noqa: BLE001 - a benchmark reports, it does not fail
+        print(f"torch.compile unavailable here: {type(err).__name__}: {str(err)[:200]}")
+        return None
+
+
+# -- efficiency: achieved GFLOP/s against this CPU's fp32 matmul ceiling ------------------------------------
+def efficiency(model, batch: int, repeats: int, device) -> None:
+    size = 2048
+    a, b = torch.rand(size, size, device=device), torch.rand(size, size, device=device)
+    matmul_s = latency_ms(lambda: a @ b, repeats, device) / 1000
+    ceiling = 2 * size ** 3 / matmul_s / 1e9
+    lightness = torch.rand(1, 1, 256, 256, device=device) * 100
+    inference_flop = gflops(model, lightness)
+    inference_s = latency_ms(lambda: model(lightness), repeats, device) / 1000
+    generator = model.colorizer
+    l_in = torch.rand(batch, 1, 128, 128, device=device) * 2 - 1
+    with FlopCounterMode(display=False) as counter:
+        F.l1_loss(generator(l_in), torch.zeros(batch, 2, 128, 128, device=device)).backward()
+    train_flop = counter.get_total_flops() / 1e9
+    train_ips = train_images_per_s(generator, None, 128, batch, repeats, device, 10.0, channels_last=True)
+    print("\n== efficiency against this machine's fp32 matmul ceiling (measured now) ==")
+    print(f"matmul 2048²: {ceiling:7.1f} GFLOP/s (ceiling)")
+    print(f"inference (colourise 256², batch 1): {inference_flop / inference_s:7.1f} GFLOP/s "
+          f"= {inference_flop / inference_s / ceiling:5.1%} of the ceiling")
+    print(f"training (colouriser fine-tune step at 128², batch {batch}): {train_flop / batch * train_ips:7.1f} GFLOP/s "
+          f"= {train_flop / batch * train_ips / ceiling:5.1%} of the ceiling")
 
 
 if __name__ == "__main__":
