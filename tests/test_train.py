@@ -139,3 +139,22 @@ def test_cuda_training_step_runs_in_bf16(tmp_path):
     cfg = TrainConfig(**{**TINY, "device": "cuda"}, colorizer_steps=3, stylizer_steps=2)
     result = make_trainer(tmp_path, cfg).run()
     assert np.isfinite(result.curve[-1]["stylizer_loss"])
+
+
+def test_a_new_model_is_the_same_in_every_process():
+    """The initial weights depend on params.train.seed alone, not on what the process did before
+    (a library reseeding torch at import made two fresh runs train different models)."""
+    import subprocess
+    import sys
+
+    code = ("import hashlib, torch\n"
+            "from chromastyle.config import Params\n"
+            "from chromastyle.train.run import new_model\n"
+            "torch.seed()  # whatever state the process's RNG is in\n"
+            "digest = hashlib.sha256()\n"
+            "for key, value in sorted(new_model(Params()).state_dict().items()):\n"
+            "    digest.update(value.numpy().tobytes())\n"
+            "print(digest.hexdigest())\n")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0].strip()) == 64
