@@ -8,7 +8,14 @@ mkdir -p "$OUT"
 export NO_ALBUMENTATIONS_UPDATE=1 PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}src PYTHONUNBUFFERED=1
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-python3 -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_model.py 2>&1 | tail -4
+python3 -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_model.py tests/test_distributed.py 2>&1 | tail -4
+# DDP on the GPUs at hand (NCCL): 2 processes against 1 at the same global batch
+GPUS=$(python3 -c "import torch; print(torch.cuda.device_count())")
+if [ "$GPUS" -ge 2 ]; then
+  python3 tests/helpers/ddp_train.py "$OUT/single.pt" "$OUT/ck1" && \
+  python3 -m torch.distributed.run --standalone --nproc_per_node=2 tests/helpers/ddp_train.py "$OUT/ddp.pt" "$OUT/ck2" && \
+  python3 -c "import torch; a, b = torch.load('$OUT/single.pt'), torch.load('$OUT/ddp.pt'); print('DDP vs 1 process, max |diff|', max(float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point()))"
+fi
 python3 benchmarks/benchmark_model.py --device cuda --threads 8 --batch 64 --repeats 10 2>&1 | tee "$OUT/benchmark_cuda.txt"
 python3 - <<'PY' 2>&1 | tee "$OUT/train_cuda.txt"
 import os, time, yaml
