@@ -31,7 +31,7 @@ def import_champion(params: Params, labels: dict) -> str:
 
 @task(name="bentoml-build")
 def build(labels: dict) -> tuple[str, bool]:
-    return build_bento(ROOT / "bentofile.yaml", ROOT / "src", labels)
+    return build_bento(ROOT / "bentofile.yaml", ROOT / "src", labels, model_tag=labels["model"])
 
 
 @flow(name="package")

@@ -65,9 +65,11 @@ def find_bento(name: str, labels: dict[str, str]) -> str | None:
     return str(max(matching, key=lambda b: b.info.creation_time).tag) if matching else None
 
 
-def build_bento(bentofile: Path, build_ctx: Path, labels: dict[str, str]) -> tuple[str, bool]:
+def build_bento(bentofile: Path, build_ctx: Path, labels: dict[str, str],
+                model_tag: str | None = None) -> tuple[str, bool]:
     """`bentoml build` through its Python API, unless a bento with the same labels (champion +
     source fingerprint) exists: then that one is reused and `latest` does not move.
+    `model_tag` is stored as the bento argument `model`: the service serves exactly that import.
     Returns (bento tag, whether it was built now)."""
     existing = find_bento("chromastyle", labels)
     if existing is not None:
@@ -76,6 +78,7 @@ def build_bento(bentofile: Path, build_ctx: Path, labels: dict[str, str]) -> tup
     # A version derived from the champion and the source, not BentoML's random one: the same inputs
     # give the same tag on every machine (and the same models/bento.json, hence the same dvc.lock).
     version = f"v{labels.get('mlflow_version', '0')}-{labels.get('source', 'dev')[:12]}"
-    bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(build_ctx), labels=labels, version=version)
+    bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(build_ctx), labels=labels, version=version,
+                                           args={"model": model_tag} if model_tag else None)
     log.info("built bento %s", bento.tag)
     return str(bento.tag), True

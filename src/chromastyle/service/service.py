@@ -51,7 +51,17 @@ from chromastyle.service.forms import (ColorizeForm, StylizeForm, StylizeUploadF
 from chromastyle.service.guard import BodyTooLarge, RequestGuard  # noqa: E402
 from chromastyle.service.process import die_with_parent, limit_address_space, limit_malloc_arenas  # noqa: E402
 
-MODEL_TAG = os.environ.get("CHROMASTYLE_BENTO_MODEL", "chromastyle:latest")
+
+
+def served_model_tag() -> str:
+    """The BentoML model to serve: the exact tag the bento was built with (a bento argument set by
+    the package stage), so a built bento serves its own champion even after newer imports move
+    `latest` in the store; `CHROMASTYLE_BENTO_MODEL` overrides; `latest` in development."""
+    built_with = getattr(bentoml.use_arguments(), "model", None)
+    return os.environ.get("CHROMASTYLE_BENTO_MODEL") or built_with or "chromastyle:latest"
+
+
+MODEL_TAG = served_model_tag()
 REQUEST_TIMEOUT_S = int(os.environ.get("CHROMASTYLE_REQUEST_TIMEOUT_S", 120))
 STATIC_DIR = Path(__file__).parent / "static"
 THUMBNAIL_SIDE = 112
