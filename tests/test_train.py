@@ -139,3 +139,14 @@ def test_cuda_training_step_runs_in_bf16(tmp_path):
     cfg = TrainConfig(**{**TINY, "device": "cuda"}, colorizer_steps=3, stylizer_steps=2)
     result = make_trainer(tmp_path, cfg).run()
     assert np.isfinite(result.curve[-1]["stylizer_loss"])
+
+
+def test_a_change_of_training_code_starts_a_fresh_run(tmp_path, monkeypatch):
+    from chromastyle.config import Params
+    from chromastyle.train import run
+
+    params = Params()
+    before = run.training_fingerprint(params, "data")
+    assert before == run.training_fingerprint(params, "data")
+    monkeypatch.setattr(run, "training_code_version", lambda: "edited")
+    assert run.training_fingerprint(params, "data") != before
