@@ -48,7 +48,7 @@ def compute(params: Params, model: Chromastyle, champion: Chromastyle | None):
     test = PhotoSet("test", *load_originals(RAW_DIR, PREPARED_DIR, "test", limit=cfg.max_images))
     external = PhotoSet("external-test", *load_photo_folder(_project_path(cfg.external_test), cfg.max_images))
     crops, _ = load_split(PREPARED_DIR, "test")
-    style_content = np.stack([square_crop(crop, STYLE_SIDE) for crop in crops[: cfg.max_images]])
+    style_content = np.stack([square_crop(crop, STYLE_SIDE) for crop in crops[: cfg.style_images]])
     styles, style_names = load_gallery_crops(params.data.styles, STYLE_SIDE, cfg.styles or None)
     judge = random_network(params.loss_network.random_seed)
     fid_path = _project_path(cfg.fid_inception_path) if cfg.fid_inception_path is not None else None

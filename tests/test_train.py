@@ -158,3 +158,14 @@ def test_a_new_model_is_the_same_in_every_process():
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
             for _ in range(2)]
     assert runs[0] == runs[1] and len(runs[0].strip()) == 64
+
+
+def test_a_change_of_training_code_starts_a_fresh_run(tmp_path, monkeypatch):
+    from chromastyle.config import Params
+    from chromastyle.train import run
+
+    params = Params()
+    before = run.training_fingerprint(params, "data")
+    assert before == run.training_fingerprint(params, "data")
+    monkeypatch.setattr(run, "training_code_version", lambda: "edited")
+    assert run.training_fingerprint(params, "data") != before

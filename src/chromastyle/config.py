@@ -118,6 +118,7 @@ class EvaluateConfig(_Section):
     alphas: list[float] = [0.5, 1.0]
     max_images: int = Field(64, ge=1)
     grid_images: int = Field(6, ge=1)
+    style_images: int = Field(16, ge=1)
     style_sheet_side: int = Field(512, ge=32)
     fid_inception_path: Path | None = None
 

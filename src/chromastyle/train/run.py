@@ -59,10 +59,19 @@ def build_trainer(params: Params, prepared_dir: Path, checkpoint_dir: Path, trac
 
 
 def training_fingerprint(params: Params, data_hash: str) -> str:
-    """Identity of a training run: a checkpoint or MLflow run is resumed only under the same one.
+    """Identity of a training run: a checkpoint or MLflow run is resumed only under the same one
+    (same params, same data, same training code — a fixed bug must not resume the buggy run).
     How many processes share the work is not part of it: N processes train the same model as one."""
     return fingerprint(params.train.model_dump(exclude={"processes"}), params.augment.model_dump(),
-                       params.loss_network.model_dump(mode="json"), data_hash)
+                       params.loss_network.model_dump(mode="json"), data_hash, training_code_version())
+
+
+def training_code_version() -> str:
+    """Hash of the code that decides what training produces (the train stage's code deps in dvc.yaml)."""
+    package = Path(__file__).resolve().parent.parent
+    files = sorted([*(package / "train").glob("*.py"), *(package / "model").glob("*.py"), package / "colour.py",
+                    package / "data" / "augment.py"])
+    return fingerprint([(f.relative_to(package).as_posix(), f.read_text()) for f in files])
 
 
 def train(params: Params, prepared_dir: Path, model_dir: Path, checkpoint_dir: Path,
