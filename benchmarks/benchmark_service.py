@@ -5,7 +5,8 @@ process, so the serving overhead is a ratio measured in the same run on the same
     python benchmarks/benchmark_service.py --url http://127.0.0.1:3000   # an already running service
 
 In-process baseline: `chromastyle.inference.colorize_array` on the decoded photo (what a Python
-user calls), batch 1. Served: POST /colorize with the photo as a PNG upload, answered as PNG (the
+user calls), batch 1, with each runtime (torch, ONNX Runtime) on all cores; the faster is the
+baseline. Served: POST /colorize with the photo as a PNG upload, answered as PNG (the
 default) or JPEG, at concurrency 1, 2, 4; `served/in-process` = best served req/s / in-process
 images/s. Then stylise cells, and an overload cell (many concurrent stylise requests): how many
 were shed with 503 + Retry-After and how fast. Nothing else should run on the machine meanwhile.
@@ -124,12 +125,18 @@ def main() -> None:
     import bentoml
     import torch
 
-    from chromastyle.model.integrated import Chromastyle
+    from chromastyle.model.onnx_runtime import load_for_inference
 
     torch.set_num_threads(os.cpu_count() or 1)
-    model = Chromastyle.load(Path(bentoml.models.get("chromastyle:latest").path))
-    raw = {size: in_process_rates(model, size, repeats=max(5, args.requests // 4)) for size in SIZES}
-    del model
+    folder = Path(bentoml.models.get("chromastyle:latest").path)
+    by_runtime = {}
+    for runtime in ("torch", "onnx"):
+        model = load_for_inference(folder, runtime, os.cpu_count() or 1)
+        by_runtime[runtime] = {size: in_process_rates(model, size, repeats=max(5, args.requests // 4))
+                               for size in SIZES}
+        del model
+    raw = {size: {api: max(rates[size][api] for rates in by_runtime.values()) for api in ("colorize", "stylize")}
+           for size in SIZES}
     process = None
     if args.url is None:
         with socket.socket() as s:
@@ -165,7 +172,11 @@ def main() -> None:
     shed = [t for t in latencies if t < 5]
     print(f"\noverload: 40 concurrent stylise 512² -> {statuses}; {len(shed)} answered within 5 s "
           f"(p50 {ms(latencies, 50):.0f} ms, max {ms(latencies, 100):.0f} ms)")
-    print("\nin process (chromastyle.inference, batch 1), images/s, and served/in-process (best served req/s)")
+    print("\nin process (chromastyle.inference, batch 1, all cores), images/s")
+    for runtime, rates in by_runtime.items():
+        print(f"  {runtime:<6}" + "".join(f"  {size}² colourise {rates[size]['colorize']:7.2f} stylise "
+                                          f"{rates[size]['stylize']:6.2f}" for size in SIZES))
+    print("\nserved/in-process (best served req/s over the faster in-process runtime)")
     for size in SIZES:
         print(f"{size:>4}²  colourise {raw[size]['colorize']:7.2f}  served/in-process "
               f"{best[('colorize', size)] / raw[size]['colorize']:.2f}   |   stylise {raw[size]['stylize']:6.2f}"

@@ -46,6 +46,32 @@ def guarded(store, tmp_path_factory):
     server.stop()
 
 
+def test_two_workers_share_the_port_and_the_load(store, tmp_path):
+    """package.workers (here via its CHROMASTYLE_WORKERS override): two worker processes, each with
+    the model, both answering requests on the one port."""
+    server = start_server(store, tmp_path / "server.log", {"CHROMASTYLE_WORKERS": "2"})
+    try:
+        assert wait_for(lambda: len(server.worker_pids()) == 2, timeout=60), server.worker_pids()
+
+        async def colourise_and_ask_who(client: httpx.AsyncClient) -> int:
+            done = await client.post(f"{server.base}/colorize", files={"image": ("p.png", png_bytes(photo(2)))})
+            assert done.status_code == 200, done.text
+            return (await client.get(f"{server.base}/info")).json()["worker_pid"]
+
+        async def burst() -> set[int]:
+            answered: set[int] = set()
+            for _ in range(5):  # fresh connections each round: the kernel spreads them over the workers
+                async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+                    answered |= set(await asyncio.gather(*[colourise_and_ask_who(client) for _ in range(8)]))
+                if len(answered) == 2:
+                    break
+            return answered
+
+        assert asyncio.run(burst()) == set(server.worker_pids())
+    finally:
+        server.stop()
+
+
 def big_photo(side: int) -> bytes:
     image = Image.fromarray(photo(0, size=(side, side)))
     buffer = io.BytesIO()

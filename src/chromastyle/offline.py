@@ -29,6 +29,9 @@ TELEMETRY_OFF = {
 QUIET_WARNINGS = (
     ".*Add type hints to the `predict` method",  # MLflow: our pyfunc declares an explicit tensor signature
     "Metric `Kernel Inception Distance` will save all extracted features",  # torchmetrics: our sets are small
+    # MLflow registers its local-artifact dataset source twice (schemes `file` and `local`) and then
+    # warns that a local path matches both: the two are the same class, the choice cannot be wrong.
+    "The specified dataset source can be interpreted in multiple ways",
 )
 
 

@@ -79,6 +79,16 @@ def load_limits(metadata: dict) -> PackageConfig:
     return PackageConfig.model_validate(values)
 
 
+def configured_workers() -> int:
+    """Worker processes: `package.workers` of the served model, CHROMASTYLE_WORKERS on top. Read
+    when the service class is declared (BentoML starts the workers from it); 1 without a model."""
+    try:
+        metadata = dict(bentoml.models.get(MODEL_TAG).info.metadata)
+    except bentoml.exceptions.NotFound:
+        metadata = {}
+    return load_limits(metadata).workers
+
+
 api = FastAPI(title="chromastyle", description="Colourise grayscale photos and repaint them in a painting's style.")
 
 
@@ -106,7 +116,7 @@ def _out_of_memory(err: BaseException) -> bool:
 
 
 @bentoml.asgi_app(api, path="/")
-@bentoml.service(name="chromastyle", workers=int(os.environ.get("CHROMASTYLE_WORKERS", 1)), traffic={"timeout": REQUEST_TIMEOUT_S},
+@bentoml.service(name="chromastyle", workers=configured_workers(), traffic={"timeout": REQUEST_TIMEOUT_S},
                  http={"host": "127.0.0.1", "port": 3000})
 class Chromastyle:
     """chromastyle: automatic colourisation of grayscale photos and style transfer from paintings.
@@ -179,8 +189,9 @@ class Chromastyle:
 
     @api.get("/info", responses=ERROR_RESPONSES)
     async def info(self) -> dict:
-        """Model provenance (MLflow version and run), loss network, and the service's limits."""
-        return {"bento_model": str(self.bento_model.tag), "labels": self.labels,
+        """Model provenance (MLflow version and run), loss network, the service's limits, and the
+        process id of the worker that answered (several workers share the port)."""
+        return {"bento_model": str(self.bento_model.tag), "labels": self.labels, "worker_pid": os.getpid(),
                 "loss_network": self.model.cfg.loss_network, "device": "cpu", "runtime": self.limits.runtime,
                 "limits": self.limits.service_limits()}
 
