@@ -36,7 +36,7 @@ def make_model_store(home: Path, styles: tuple[str, ...] = ("greatwave", "kandin
         "model = Chromastyle(ModelConfig(base_channels=8, work_side=32))\n"
         "model.save(Path(sys.argv[1]) / 'model')\n"
         "from chromastyle.model.onnx_runtime import export_onnx\n"
-        "export_onnx(model, Path(sys.argv[1]) / 'model' / 'onnx')  # the service's default runtime\n"
+        "export_onnx(model, Path(sys.argv[1]) / 'model' / 'onnx')  # as the train stage does: both runtimes can serve it\n"
         "import_model(Path(sys.argv[1]) / 'model', Path(sys.argv[1]) / 'gallery', 'chromastyle',\n"
         "             {'mlflow_version': 'test'}, PackageConfig().service_limits())\n"
     )

@@ -111,8 +111,10 @@ def test_stylize_with_gallery_styles_weights_and_an_upload(server):
     assert uploaded.status_code == 200, uploaded.text
 
 
-def test_the_default_runtime_is_onnx(server):
-    assert httpx.get(f"{server}/info").json()["runtime"] == "onnx"
+def test_the_runtime_is_the_packaged_default(server):
+    from chromastyle.config import PackageConfig
+
+    assert httpx.get(f"{server}/info").json()["runtime"] == PackageConfig().runtime
 
 
 def test_styles_and_thumbnails_list_only_images(server):
