@@ -1,7 +1,7 @@
 """Serving benchmark: a bounded load against the bento on 127.0.0.1, beside the same model in
 process, so the serving overhead is a ratio measured in the same run on the same photo.
 
-    python benchmarks/benchmark_service.py                 # starts `bentoml serve chromastyle:latest`
+    python benchmarks/benchmark_service.py                 # starts `bentoml serve` of models/bento.json's bento
     python benchmarks/benchmark_service.py --url http://127.0.0.1:3000   # an already running service
 
 In-process baseline: `chromastyle.inference.colorize_array` on the decoded photo (what a Python
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import signal
 import socket
@@ -31,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+BENTO_FILE = ROOT / "models" / "bento.json"
 SIZES = (256, 512)
 PHOTO = ROOT / "data" / "sample" / "erase_alpaca.jpg"
 
@@ -94,8 +96,10 @@ def in_process_rates(model, size: int, repeats: int) -> dict[str, float]:
     return rates
 
 
-def start_bento(target: str, port: int, workers: int) -> subprocess.Popen:
+def start_bento(target: str, port: int, workers: int, model: str) -> subprocess.Popen:
     env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true"}
+    if target.endswith(":Chromastyle"):  # the service's source: serve the same model as in process
+        env["CHROMASTYLE_BENTO_MODEL"] = model
     command = [str(Path(sys.executable).parent / "bentoml"), "serve", target, "--host", "127.0.0.1",
                "--port", str(port)]
     if workers > 1:
@@ -119,8 +123,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60, help="per cell")
     parser.add_argument("--time-limit", type=float, default=20.0, help="seconds per cell")
     parser.add_argument("--workers", type=int, default=1, help="BentoML workers when this script starts the bento")
-    parser.add_argument("--target", default="chromastyle:latest",
-                        help="what `bentoml serve` serves: the bento (default) or chromastyle.service.service:Chromastyle")
+    built = json.loads(BENTO_FILE.read_text()) if BENTO_FILE.is_file() else {}
+    parser.add_argument("--target", default=built.get("bento", "chromastyle:latest"),
+                        help="what `bentoml serve` serves: the pipeline's bento (models/bento.json, default), "
+                             "another bento tag, or chromastyle.service.service:Chromastyle")
+    parser.add_argument("--model", default=built.get("model", "chromastyle:latest"),
+                        help="the BentoML model run in process (default: the one in the pipeline's bento)")
     args = parser.parse_args()
     import bentoml
     import torch
@@ -128,7 +136,7 @@ def main() -> None:
     from chromastyle.model.onnx_runtime import load_for_inference
 
     torch.set_num_threads(os.cpu_count() or 1)
-    folder = Path(bentoml.models.get("chromastyle:latest").path)
+    folder = Path(bentoml.models.get(args.model).path)
     by_runtime = {}
     for runtime in ("torch", "onnx"):
         model = load_for_inference(folder, runtime, os.cpu_count() or 1)
@@ -142,7 +150,7 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        process = start_bento(args.target, port, args.workers)
+        process = start_bento(args.target, port, args.workers, args.model)
         args.url = f"http://127.0.0.1:{port}"
     rows, best = [], {}
     try:
@@ -163,7 +171,7 @@ def main() -> None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
 
-    print(f"service {args.url}, {args.workers} worker(s); {args.requests} requests or {args.time_limit:.0f} s per cell")
+    print(f"service {args.url} ({args.target}, model {args.model}), {args.workers} worker(s); {args.requests} requests or {args.time_limit:.0f} s per cell")
     print(f"{'api':<9}{'size':>5}{'format':>7}{'conc':>5}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}  statuses")
     for api, size, fmt, concurrency, rate, latencies, statuses in rows:
         print(f"{api:<9}{size:>5}{fmt:>7}{concurrency:>5}{rate:>8.2f}{ms(latencies, 50):>8.1f}{ms(latencies, 95):>8.1f}"
