@@ -56,12 +56,13 @@ def source_fingerprint(build_ctx: Path, bentofile: Path) -> str:
 
 
 def find_bento(name: str, labels: dict[str, str]) -> str | None:
-    """The newest existing bento of `name` built with exactly these labels, if any."""
+    """The newest existing bento of `name` built with these labels (it may carry more: the
+    bentofile's own), if any."""
     try:
         bentos = bentoml.bentos.list(name)
     except bentoml.exceptions.NotFound:
         return None
-    matching = [b for b in bentos if b.info.labels == labels]
+    matching = [b for b in bentos if all(b.info.labels.get(key) == value for key, value in labels.items())]
     return str(max(matching, key=lambda b: b.info.creation_time).tag) if matching else None
 
 
@@ -71,13 +72,18 @@ def build_bento(bentofile: Path, build_ctx: Path, labels: dict[str, str],
     source fingerprint) exists: then that one is reused and `latest` does not move.
     `model_tag` is stored as the bento argument `model`: the service serves exactly that import.
     Returns (bento tag, whether it was built now)."""
-    existing = find_bento("chromastyle", labels)
-    if existing is not None:
-        log.info("bento %s already serves this champion with this code: nothing to build", existing)
-        return existing, False
     # A version derived from the champion and the source, not BentoML's random one: the same inputs
     # give the same tag on every machine (and the same models/bento.json, hence the same dvc.lock).
     version = f"v{labels.get('mlflow_version', '0')}-{labels.get('source', 'dev')[:12]}"
+    existing = find_bento("chromastyle", labels)
+    if existing is None:
+        try:  # same version = same champion and source: e.g. an experiment that kept the champion
+            existing = str(bentoml.bentos.get(f"chromastyle:{version}").tag)
+        except bentoml.exceptions.NotFound:
+            pass
+    if existing is not None:
+        log.info("bento %s already serves this champion with this code: nothing to build", existing)
+        return existing, False
     bento = bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(build_ctx), labels=labels, version=version,
                                            args={"model": model_tag} if model_tag else None)
     log.info("built bento %s", bento.tag)
