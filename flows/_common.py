@@ -86,7 +86,16 @@ def changed_params(params: Params) -> list[str]:
     except (OSError, subprocess.CalledProcessError, yaml.YAMLError):
         return []
     now = flat(params.model_dump(mode="json", by_alias=True))
-    return [f"{k}={v}" for k, v in now.items() if k in baseline and str(baseline[k]) != str(v)]
+    return [f"{k}={v}" for k, v in now.items() if k in baseline and not same_value(baseline[k], v)]
+
+
+def same_value(written, parsed) -> bool:
+    """A params.yaml value against its parsed form: `10` in the file is the float field's 10.0."""
+    numbers = (int, float)
+    if isinstance(written, numbers) and isinstance(parsed, numbers) and not isinstance(written, bool) \
+            and not isinstance(parsed, bool):
+        return float(written) == float(parsed)
+    return str(written) == str(parsed)
 
 
 def run_name(stage: str, params: Params, sections: tuple[str, ...] = ()) -> str:

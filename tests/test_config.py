@@ -66,3 +66,18 @@ def test_dvc_set_param_changes_one_line_of_params_yaml(tmp_path):
     changed = [(a, b) for a, b in zip(original.splitlines(), copy.read_text().splitlines()) if a != b]
     assert len(original.splitlines()) == len(copy.read_text().splitlines())
     assert len(changed) == 1 and "colorizer_steps: 300" in changed[0][1], changed
+
+
+def test_a_run_of_the_committed_params_names_no_changed_param(monkeypatch):
+    """Run names list the params an experiment changed; `10` in params.yaml is the float 10.0."""
+    import subprocess
+
+    from chromastyle.config import load_params
+    from flows import _common
+
+    committed = (ROOT / "params.yaml").read_text()
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, committed, ""))
+    params = load_params(ROOT / "params.yaml")
+    assert _common.changed_params(params) == []
+    changed = params.model_copy(update={"augment": params.augment.model_copy(update={"rotate_limit": 12.5})})
+    assert _common.changed_params(changed) == ["augment.rotate_limit=12.5"]

@@ -142,6 +142,7 @@ def test_registry_has_a_champion_with_provenance(pipeline_repo):
     assert champion.description.startswith("**Champion**: first version") and "External test" in champion.description
     run = client.get_run(champion.run_id)
     assert run.info.run_name.startswith("train ") and "@" in run.info.run_name
+    assert "=" not in run.info.run_name, "the committed params.yaml: no param differs"
     assert run.data.tags["mlflow.source.git.commit"] == champion.tags["git_commit"]
     assert run.data.tags["mlflow.note.content"].startswith("Trains the colouriser")
     assert run.inputs.dataset_inputs, "the training data is logged as the run's dataset"
