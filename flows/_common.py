@@ -68,10 +68,13 @@ def dvc_out_md5(stage: str, path: str) -> str:
 
 def changed_params(params: Params) -> list[str]:
     """`key=value` for every param that differs from the committed params.yaml (git HEAD): what
-    makes this run (an experiment's `-S` overrides) different from the baseline."""
+    makes this run (an experiment's `-S` overrides) different from the baseline. Both sides go
+    through the same parsing, so `10` and `10.0`, or a folder and a one-folder list, are equal."""
     import subprocess
 
     import yaml
+
+    from chromastyle.config import ConfigError, parse_params
 
     def flat(tree: dict, prefix: str = "") -> dict:
         items = {}
@@ -82,20 +85,11 @@ def changed_params(params: Params) -> list[str]:
     try:
         committed = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=ROOT, capture_output=True, text=True,
                                    check=True).stdout
-        baseline = flat(yaml.safe_load(committed) or {})
-    except (OSError, subprocess.CalledProcessError, yaml.YAMLError):
+        baseline = flat(parse_params(yaml.safe_load(committed) or {}).model_dump(mode="json", by_alias=True))
+    except (OSError, subprocess.CalledProcessError, yaml.YAMLError, ConfigError):
         return []
     now = flat(params.model_dump(mode="json", by_alias=True))
-    return [f"{k}={v}" for k, v in now.items() if k in baseline and not same_value(baseline[k], v)]
-
-
-def same_value(written, parsed) -> bool:
-    """A params.yaml value against its parsed form: `10` in the file is the float field's 10.0."""
-    numbers = (int, float)
-    if isinstance(written, numbers) and isinstance(parsed, numbers) and not isinstance(written, bool) \
-            and not isinstance(parsed, bool):
-        return float(written) == float(parsed)
-    return str(written) == str(parsed)
+    return [f"{k}={v}" for k, v in now.items() if k in baseline and baseline[k] != v]
 
 
 def run_name(stage: str, params: Params, sections: tuple[str, ...] = ()) -> str:

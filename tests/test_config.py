@@ -81,3 +81,15 @@ def test_a_run_of_the_committed_params_names_no_changed_param(monkeypatch):
     assert _common.changed_params(params) == []
     changed = params.model_copy(update={"augment": params.augment.model_copy(update={"rotate_limit": 12.5})})
     assert _common.changed_params(changed) == ["augment.rotate_limit=12.5"]
+
+
+def test_a_folder_written_as_a_string_is_the_same_source_as_its_list(monkeypatch):
+    import subprocess
+
+    from flows import _common
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"]["source"] = "data/sample"
+    monkeypatch.setattr(subprocess, "run",
+                        lambda *a, **k: subprocess.CompletedProcess(a, 0, yaml.safe_dump(raw), ""))
+    assert _common.changed_params(parse_params(raw)) == []

@@ -173,6 +173,11 @@ def test_a_fresh_clone_reproduces_the_lock_and_leaves_git_clean(pipeline_repo, t
     sh(["dvc", "repro"], clone, env)
     assert (clone / "dvc.lock").read_text() == (repo / "dvc.lock").read_text()
     assert sh(["git", "status", "--porcelain"], clone, env).stdout == ""
+    # ... and it is usable, not only equal: its own registry has the champion, its store the bento.
+    champion = registry_client(clone).get_model_version_by_alias("chromastyle", "champion")
+    assert str(champion.version) == "1"
+    bento = json.loads((clone / "models" / "bento.json").read_text())["bento"]
+    assert bento in sh(["bentoml", "list", "-o", "json"], clone, env).stdout
 
 
 def test_no_op_repro_and_clean_status(pipeline_repo):
