@@ -22,7 +22,12 @@ first = build_bento(root / "bentofile.yaml", root / "src", labels, model_tag=mod
 again = build_bento(root / "bentofile.yaml", root / "src", labels, model_tag=model)
 newer = build_bento(root / "bentofile.yaml", root / "src", {**labels, "mlflow_version": "3"}, model_tag=model)
 args = bentoml.bentos.get(first[0]).info.args
-print(json.dumps({"first": first, "again": again, "newer": newer, "args": args, "model": model}))
+from chromastyle.config import PackageConfig
+from chromastyle.service.packaging import import_model
+folder = Path(bentoml.models.get(model).path)
+imports = [import_model(folder, folder / "styles", "twin", {"mlflow_run_id": run}, PackageConfig().service_limits(),
+                        version="v1-samecontent") for run in ("run-a", "run-b")]
+print(json.dumps({"first": first, "again": again, "newer": newer, "args": args, "model": model, "imports": imports}))
 """
 
 
@@ -38,5 +43,6 @@ def test_a_bento_is_built_once_per_champion_and_pins_its_model(tmp_path):
     assert result["again"] == ["chromastyle:v2-0123456789ab", False], "same champion and code: reused, not rebuilt"
     assert result["newer"] == ["chromastyle:v3-0123456789ab", True]
     assert result["args"] == {"model": result["model"]}, "the bento serves the exact model it was built with"
+    assert result["imports"] == ["twin:v1-samecontent"] * 2, "identical files imported by another run: reused"
     assert sorted(p.name for p in (Path(home) / "bentos" / "chromastyle").iterdir() if p.name != "latest") == [
         "v2-0123456789ab", "v3-0123456789ab"]

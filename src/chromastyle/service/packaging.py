@@ -26,6 +26,15 @@ def import_model(model_dir: Path, styles_dir: Path, name: str, labels: dict[str,
         if existing.info.labels == labels and existing.info.metadata == (limits or {}):
             log.info("BentoML model %s already holds this version", existing.tag)
             return str(existing.tag)
+    if version:
+        try:  # the version is a content hash: the same weights, gallery and limits, imported by
+            # another run or clone sharing this store (its labels name the first import's run)
+            same = bentoml.models.get(f"{name}:{version}")
+            log.info("BentoML model %s already holds these files (imported for %s)", same.tag,
+                     same.info.labels.get("mlflow_run_id", "another run"))
+            return str(same.tag)
+        except bentoml.exceptions.NotFound:
+            pass
     with bentoml.models.create(f"{name}:{version}" if version else name, labels=labels,
                                metadata=limits or {}) as stored:
         shutil.copytree(model_dir, stored.path, dirs_exist_ok=True)
