@@ -38,12 +38,12 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def guarded(store, tmp_path_factory):
     """A server with an API key and small gates: 1 stylise computing + 1 waiting, 2 colourise; on
-    ONNX Runtime (the other runtime than the default: both are served over HTTP in the tests)."""
+    eager PyTorch (the other runtime than the default: both are served over HTTP in the tests)."""
     log = tmp_path_factory.mktemp("logs") / "server.log"
     server = start_server(store, log, {"CHROMASTYLE_API_KEY": API_KEY, "CHROMASTYLE_STYLIZE_CONCURRENCY": "1",
                                        "CHROMASTYLE_QUEUE_SIZE": "1", "CHROMASTYLE_QUEUE_TIMEOUT_S": "60",
                                        "CHROMASTYLE_MAX_STYLE_WORK_SIDE": "2048",
-                                       "CHROMASTYLE_RUNTIME": "onnx"})
+                                       "CHROMASTYLE_RUNTIME": "torch"})
     yield server
     server.stop()
 
@@ -92,7 +92,7 @@ def test_api_key_is_required_when_set(guarded):
     assert httpx.get(f"{guarded.base}/healthz").status_code == 200, "health stays open for probes"
     assert httpx.get(f"{guarded.base}/ui/").status_code == 200, "the page loads; it asks for the key"
     info = httpx.get(f"{guarded.base}/info", headers={"X-API-Key": API_KEY}).json()
-    assert info["runtime"] == "onnx", "the answers above came from ONNX Runtime"
+    assert info["runtime"] == "torch", "the answers above came from eager PyTorch"
 
 
 def test_overload_is_shed_early_and_colourise_is_not_starved(guarded):

@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--model", type=Path, help="a model folder (model.safetensors + config.json); "
                                                         "default: the registry's champion")
         command.add_argument("--model-name", default="chromastyle", help="registered model name")
-        command.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
-                             help="eager PyTorch (default, the faster on CPU here for this model) or ONNX Runtime")
+        command.add_argument("--runtime", choices=("onnx", "torch"), default="onnx",
+                             help="ONNX Runtime (default, the faster on CPU here) or eager PyTorch")
         if name == "stylize":
             command.add_argument("--style", action="append", required=True,
                                  help="a gallery name (e.g. greatwave) or an image file; repeat to mix styles")

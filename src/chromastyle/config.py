@@ -159,7 +159,7 @@ class PackageConfig(_Section):
     upload_timeout_s: float = Field(30.0, gt=0)
     memory_limit_mb: int = Field(4096, ge=0)
     torch_threads: int = Field(0, ge=0)
-    runtime: Literal["torch", "onnx"] = "torch"
+    runtime: Literal["torch", "onnx"] = "onnx"
 
     def service_limits(self) -> dict[str, int | float]:
         """Everything but the name: what the package stage stores as the BentoML model's metadata."""

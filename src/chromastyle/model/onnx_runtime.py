@@ -77,6 +77,9 @@ def _session(path: Path, threads: int):
     # service's memory ceiling), no memory pattern planned for one shape.
     options.enable_cpu_mem_arena = False
     options.enable_mem_pattern = False
+    # No busy-waiting workers after a run: the torch code between two sessions (AdaIN, resizing)
+    # would otherwise compete with ORT threads spinning on the same cores (stylise 2× slower).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
