@@ -73,6 +73,7 @@ def test_a_run_of_the_committed_params_names_no_changed_param(monkeypatch):
     import subprocess
 
     from chromastyle.config import load_params
+    monkeypatch.syspath_prepend(str(ROOT))  # flows/ is the project's, not an installed package
     from flows import _common
 
     committed = (ROOT / "params.yaml").read_text()
@@ -86,6 +87,7 @@ def test_a_run_of_the_committed_params_names_no_changed_param(monkeypatch):
 def test_a_folder_written_as_a_string_is_the_same_source_as_its_list(monkeypatch):
     import subprocess
 
+    monkeypatch.syspath_prepend(str(ROOT))  # flows/ is the project's, not an installed package
     from flows import _common
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
