@@ -19,11 +19,41 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # them to its API, so they are in the flow run's logs) only for loggers named here.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "chromastyle")
 
-from prefect.states import Failed  # noqa: E402
-
 from chromastyle.config import ConfigError, Params, load_params  # noqa: E402
+from chromastyle.numerics import NumericsError, pin_cpu_numerics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# The stages' inputs and outputs, for every flow (dvc.yaml names the same paths as deps and outs).
+RAW_DIR = ROOT / "data" / "raw"
+VALIDATED_DIR = ROOT / "data" / "validated"
+QUARANTINE_DIR = ROOT / "data" / "quarantine"
+PREPARED_DIR = ROOT / "data" / "prepared"
+MODEL_DIR = ROOT / "models" / "chromastyle"
+CHECKPOINT_DIR = ROOT / "models" / "checkpoints"  # no DVC output: a killed run resumes from it
+RUN_FILE = CHECKPOINT_DIR / "mlflow_run.json"     # the MLflow run of the current training
+REGISTRATION_FILE = ROOT / "models" / "registration.json"
+BENTO_FILE = ROOT / "models" / "bento.json"
+METRICS_DIR = ROOT / "metrics"
+REPORT_DIR = ROOT / "reports"
+EVALUATION_FILE = REPORT_DIR / "evaluation.json"
+
+
+def _pin_numerics() -> None:
+    """numerics.cpu_isa of params.yaml, before torch is imported by anything (Prefect included):
+    every stage computes the same numbers on any x86-64 CPU with AVX2 (chromastyle.numerics).
+    A broken params.yaml is reported by run_stage, with the stage's name; a flow imported into a
+    process that already loaded torch (a test, a notebook) runs with that process's numerics."""
+    try:
+        pin_cpu_numerics(load_params(ROOT / "params.yaml").numerics.cpu_isa)
+    except ConfigError:
+        pass
+    except NumericsError as err:
+        logging.getLogger("chromastyle").warning("%s", err)
+
+
+_pin_numerics()
+
+from prefect.states import Failed  # noqa: E402
 log = logging.getLogger("chromastyle")
 
 # Errors a user can fix from the message alone: reported as one line, never as a traceback.

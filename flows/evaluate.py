@@ -1,13 +1,14 @@
 """DVC stage `evaluate`: model vs grayscale input vs current champion, on the test split and on
 external-test, whole photos at their own size; stylizer figures and the style sheet."""
 
-from flows._common import EXPECTED_ERRORS, ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
+from flows._common import EXPECTED_ERRORS, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, REPORT_DIR, ROOT, RUN_FILE, fail, run_stage  # noqa: I001  (sets offline env first)
 
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 from prefect import flow, task
 
@@ -21,12 +22,6 @@ from chromastyle.metrics.report import evaluation_markdown, headline_metrics
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.loss_network import random_network
 
-RAW_DIR = ROOT / "data" / "raw"
-PREPARED_DIR = ROOT / "data" / "prepared"
-MODEL_DIR = ROOT / "models" / "chromastyle"
-RUN_FILE = ROOT / "models" / "checkpoints" / "mlflow_run.json"
-METRICS_DIR = ROOT / "metrics"
-REPORT_DIR = ROOT / "reports"
 log = logging.getLogger("chromastyle.evaluate")
 
 
@@ -91,6 +86,8 @@ def evaluate_flow(params: Params):
         run_id = json.loads(Path(RUN_FILE).read_text())["run_id"]
     except EXPECTED_ERRORS as err:
         return fail(err)
+    # The thread count changes how reductions are split, so the figures need the training's count.
+    torch.set_num_threads(params.train.threads)
     evaluation = compute(params, model, load_champion(params.register_.model_name))
     write_outputs(evaluation, make_style_sheet(params, model), run_id)
     return evaluation.metrics["model"]

@@ -1,6 +1,6 @@
 """DVC stage `ingest`: copy the configured photo folder(s) into data/raw with a manifest."""
 
-from flows._common import EXPECTED_ERRORS, ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
+from flows._common import EXPECTED_ERRORS, RAW_DIR, ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
 
 import logging
 
@@ -10,7 +10,6 @@ from prefect import flow, task
 from chromastyle.config import Params
 from chromastyle.data.ingest import ingest, list_source_files
 
-RAW_DIR = ROOT / "data" / "raw"
 log = logging.getLogger("chromastyle.ingest")
 
 

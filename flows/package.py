@@ -1,6 +1,6 @@
 """DVC stage `package`: the champion into BentoML's model store, then `bentoml build`."""
 
-from flows._common import ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
+from flows._common import BENTO_FILE, ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
 
 import hashlib
 import json
@@ -14,7 +14,6 @@ from chromastyle import registry
 from chromastyle.config import Params
 from chromastyle.service.packaging import build_bento, folder_fingerprint, import_model, source_fingerprint
 
-OUT_FILE = ROOT / "models" / "bento.json"
 log = logging.getLogger("chromastyle.package")
 
 
@@ -47,7 +46,7 @@ def package_flow(params: Params):
     bento_tag, built = build({**labels, "model": model_tag,
                               "source": hashlib.sha256(f"{source}{model_tag}".encode()).hexdigest()[:16]})
     # No run id and no "built" flag in the file: only what the inputs determine (dvc.lock reproduces).
-    OUT_FILE.write_text(json.dumps({"bento": bento_tag, "model": model_tag,
+    BENTO_FILE.write_text(json.dumps({"bento": bento_tag, "model": model_tag,
                                     **{k: v for k, v in labels.items() if k != "mlflow_run_id"}}, indent=2))
     log.info("package: %s bento %s for champion version %s", "built" if built else "kept", bento_tag,
              champion["version"])

@@ -1,6 +1,6 @@
 """DVC stage `prepare`: split by content hash, square crops at data.prepared_size."""
 
-from flows._common import ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
+from flows._common import PREPARED_DIR, RAW_DIR, ROOT, VALIDATED_DIR, fail, run_stage  # noqa: I001  (sets offline env first)
 
 import pandas as pd
 from prefect import flow, task
@@ -8,9 +8,7 @@ from prefect import flow, task
 from chromastyle.config import Params
 from chromastyle.data.prepare import prepare
 
-RAW_DIR = ROOT / "data" / "raw"
-VALIDATED = ROOT / "data" / "validated" / "manifest.csv"
-PREPARED_DIR = ROOT / "data" / "prepared"
+VALIDATED = VALIDATED_DIR / "manifest.csv"
 
 
 @task(name="split-and-crop")

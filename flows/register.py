@@ -1,6 +1,6 @@
 """DVC stage `register`: new model version (alias challenger); the gate decides on champion."""
 
-from flows._common import EXPECTED_ERRORS, ROOT, dvc_out_md5, fail, run_stage  # noqa: I001
+from flows._common import EVALUATION_FILE, EXPECTED_ERRORS, MODEL_DIR, REGISTRATION_FILE, ROOT, RUN_FILE, dvc_out_md5, fail, run_stage  # noqa: I001
 
 import json
 
@@ -12,10 +12,6 @@ from chromastyle.config import Params
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.train.checkpoint import fingerprint
 
-MODEL_DIR = ROOT / "models" / "chromastyle"
-RUN_FILE = ROOT / "models" / "checkpoints" / "mlflow_run.json"
-EVAL_FILE = ROOT / "reports" / "evaluation.json"
-OUT_FILE = ROOT / "models" / "registration.json"
 
 
 @task(name="register-and-gate", cache_policy=NO_CACHE)  # its inputs include a function
@@ -27,7 +23,7 @@ def register_version(params: Params, run_id: str, metrics: dict, tags: dict, des
 def register_flow(params: Params):
     try:
         run_id = json.loads(RUN_FILE.read_text())["run_id"]
-        metrics = json.loads(EVAL_FILE.read_text())
+        metrics = json.loads(EVALUATION_FILE.read_text())
         model_cfg = Chromastyle.load(MODEL_DIR).cfg
     except EXPECTED_ERRORS as err:
         return fail(err)
@@ -40,7 +36,7 @@ def register_flow(params: Params):
         tags["external_test"] = registry.external_summary(metrics["external"])
     result = register_version(params, run_id, metrics, tags, registry.version_description(metrics, tags, model_cfg))
     # Deterministic content (no run id): a fresh clone's first run reproduces this file and dvc.lock.
-    OUT_FILE.write_text(json.dumps({k: v for k, v in result.as_dict().items() if k != "run_id"}, indent=2))
+    REGISTRATION_FILE.write_text(json.dumps({k: v for k, v in result.as_dict().items() if k != "run_id"}, indent=2))
     return result.as_dict()
 
 

@@ -1,7 +1,7 @@
 """DVC stage `train`: colouriser (frozen encoder, fine-tune, short GAN), chroma-gain calibration on the
 validation split, stylizer (AdaIN decoder); one MLflow run, resumable."""
 
-from flows._common import EXPECTED_ERRORS, ROOT, dvc_out_md5, fail, run_name, run_stage, setup_logging  # noqa: I001
+from flows._common import CHECKPOINT_DIR, EXPECTED_ERRORS, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, ROOT, RUN_FILE, dvc_out_md5, fail, run_name, run_stage, setup_logging  # noqa: I001
 
 import json
 import os
@@ -11,7 +11,7 @@ import sys
 import pandas as pd
 from prefect import flow, task
 
-from chromastyle import registry
+from chromastyle import numerics, registry
 from chromastyle.config import ConfigError, Params, load_params
 from chromastyle.data.prepare import data_version
 from chromastyle.model.onnx_runtime import export_onnx, parity
@@ -20,12 +20,6 @@ from chromastyle.train.distributed import Distributed, from_environment, shutdow
 from chromastyle.train.run import train, training_fingerprint
 from chromastyle.train.trainer import PHASES, resolve_device
 
-RAW_DIR = ROOT / "data" / "raw"
-PREPARED_DIR = ROOT / "data" / "prepared"
-MODEL_DIR = ROOT / "models" / "chromastyle"
-CHECKPOINT_DIR = ROOT / "models" / "checkpoints"
-RUN_FILE = ROOT / "models" / "checkpoints" / "mlflow_run.json"
-METRICS_DIR = ROOT / "metrics"
 
 
 @task(name="train-model")
@@ -47,7 +41,7 @@ def train_flow(params: Params):
     data_md5 = dvc_out_md5("ingest", "data/raw")
     registry.log_run_metadata(run_id, params.model_dump(mode="json", by_alias=True), {
         **registry.provenance_tags("dvc repro: train (flows/train.py)"), "data_hash": data_hash,
-        "dvc_data_md5": data_md5, "device": str(device),
+        "dvc_data_md5": data_md5, "device": str(device), "numerics": numerics.describe(),
         "params_hash": fingerprint(params.model_dump(mode="json", by_alias=True)),
     })
     splits = pd.read_csv(PREPARED_DIR / "split.csv")

@@ -1,6 +1,6 @@
 """DVC stage `validate`: Great Expectations suite over per-image stats; quarantine or stop."""
 
-from flows._common import ROOT, fail, run_stage  # noqa: I001  (sets offline env first)
+from flows._common import QUARANTINE_DIR, RAW_DIR, REPORT_DIR, ROOT, VALIDATED_DIR, fail, run_stage  # noqa: I001  (sets offline env first)
 
 import json
 import logging
@@ -11,10 +11,6 @@ from prefect import flow, task
 from chromastyle.config import Params
 from chromastyle.data.validation import DataValidationError, image_stats, validate_table, write_report
 
-RAW_DIR = ROOT / "data" / "raw"
-VALIDATED_DIR = ROOT / "data" / "validated"
-QUARANTINE_DIR = ROOT / "data" / "quarantine"
-REPORT_DIR = ROOT / "reports"
 log = logging.getLogger("chromastyle.validate")
 
 

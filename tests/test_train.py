@@ -35,7 +35,7 @@ def state_of(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 def test_smoke_training_lowers_the_l1_loss(tmp_path):
-    cfg = TrainConfig(**TINY, colorizer_steps=30, stylizer_steps=0, adversarial_weight=0.0, lr_generator=2e-3)
+    cfg = TrainConfig(**TINY, finetune_steps=0, adversarial_steps=0, colorizer_steps=30, stylizer_steps=0, adversarial_weight=0.0, lr_generator=2e-3)
     result = make_trainer(tmp_path, cfg).run()
     l1 = [row["g_l1"] for row in result.curve]
     assert np.mean(l1[-5:]) < np.mean(l1[:5])
@@ -43,7 +43,7 @@ def test_smoke_training_lowers_the_l1_loss(tmp_path):
 
 
 def test_stylizer_phase_lowers_its_loss(tmp_path):
-    cfg = TrainConfig(**TINY, colorizer_steps=1, stylizer_steps=25, lr_stylizer=3e-3)
+    cfg = TrainConfig(**TINY, finetune_steps=0, adversarial_steps=0, colorizer_steps=1, stylizer_steps=25, lr_stylizer=3e-3)
     result = make_trainer(tmp_path, cfg).run()
     losses = [row["stylizer_loss"] for row in result.curve if "stylizer_loss" in row]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
@@ -118,7 +118,7 @@ def test_the_adversarial_phase_trains_the_discriminator_only_with_a_weight(tmp_p
 
 
 def test_checkpoint_of_other_params_is_not_resumed(tmp_path):
-    cfg = TrainConfig(**TINY, colorizer_steps=2, stylizer_steps=0)
+    cfg = TrainConfig(**TINY, finetune_steps=0, adversarial_steps=0, colorizer_steps=2, stylizer_steps=0)
     make_trainer(tmp_path, cfg).run()
     other = make_trainer(tmp_path, cfg)
     other.fingerprint = "other params"
@@ -136,7 +136,7 @@ def test_device_resolution():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_training_step_runs_in_bf16(tmp_path):
-    cfg = TrainConfig(**{**TINY, "device": "cuda"}, colorizer_steps=3, stylizer_steps=2)
+    cfg = TrainConfig(**{**TINY, "device": "cuda"}, finetune_steps=0, adversarial_steps=0, colorizer_steps=3, stylizer_steps=2)
     result = make_trainer(tmp_path, cfg).run()
     assert np.isfinite(result.curve[-1]["stylizer_loss"])
 

@@ -23,11 +23,11 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    source: list[Path] = [Path("data/sample")]  # one folder or a list of folders
+    source: list[Path] = [Path("data/sample"), Path("data/extra")]  # one folder or a list of folders
     styles: Path = Path("data/styles")
     split_val: float = Field(0.1, ge=0.0, lt=1.0)
     split_test: float = Field(0.15, gt=0.0, lt=1.0)
-    prepared_size: int = Field(128, ge=16, le=4096)
+    prepared_size: int = Field(256, ge=16, le=4096)
 
     @field_validator("source", mode="before")
     @classmethod
@@ -63,10 +63,10 @@ class TrainConfig(_Section):
     encoder: Literal["efficientnet-lite0", "scratch"] = "efficientnet-lite0"
     image_size: int = Field(128, ge=16, le=1024)
     batch_size: int = Field(16, ge=1)
-    colorizer_steps: int = Field(700, ge=1)
-    finetune_steps: int = Field(0, ge=0)
-    adversarial_steps: int = Field(0, ge=0)
-    stylizer_steps: int = Field(250, ge=0)
+    colorizer_steps: int = Field(800, ge=1)
+    finetune_steps: int = Field(300, ge=0)
+    adversarial_steps: int = Field(200, ge=0)
+    stylizer_steps: int = Field(400, ge=0)
     stylizer_batch_size: int = Field(8, ge=1)
     base_channels: int = Field(32, ge=4, le=256)
     lr_generator: float = Field(1e-3, gt=0)
@@ -76,15 +76,15 @@ class TrainConfig(_Section):
     beta1: float = Field(0.5, ge=0.0, lt=1.0)
     l1_weight: float = Field(10.0, ge=0.0)
     feature_loss_weight: float = Field(0.0, ge=0.0)
-    adversarial_weight: float = Field(1.0, ge=0.0)
+    adversarial_weight: float = Field(0.3, ge=0.0)
     chroma_gain: float | Literal["calibrate"] = "calibrate"
     max_chroma_gain: float = Field(2.0, ge=1.0)
-    calibration_max_delta_cf: float = Field(10.0, ge=0.0)
+    calibration_max_delta_cf: float = Field(15.0, ge=0.0)
     lr_stylizer: float = Field(1e-3, gt=0)
-    style_weight: float = Field(5.0, ge=0.0)
+    style_weight: float = Field(20.0, ge=0.0)
     content_weight: float = Field(1.0, ge=0.0)
     reconstruction_weight: float = Field(1.0, ge=0.0)
-    work_side: int = Field(160, ge=16, le=4096)
+    work_side: int = Field(224, ge=16, le=4096)
     style_work_side: int = Field(256, ge=0, le=4096)
     checkpoint_every: int = Field(100, ge=1)
     sample_every: int = Field(250, ge=1)
@@ -114,7 +114,8 @@ class LossNetworkConfig(_Section):
 
 class EvaluateConfig(_Section):
     external_test: Path = Path("data/external-test")
-    styles: list[str] = Field(default_factory=list)
+    styles: list[str] = Field(default_factory=lambda: ["greatwave", "kandinky", "van_gogh_cafe_terrace_at_night",
+                                                       "hokusaipoppies"])
     alphas: list[float] = [0.5, 1.0]
     max_images: int = Field(64, ge=1)
     grid_images: int = Field(6, ge=1)
@@ -166,7 +167,15 @@ class PackageConfig(_Section):
         return self.model_dump(exclude={"bento_model_name"})
 
 
+class NumericsConfig(_Section):
+    """CPU code paths of the floating-point kernels (chromastyle.numerics): `avx2` gives the same
+    numbers on every x86-64 machine with AVX2; `native` the fastest kernels of this CPU."""
+
+    cpu_isa: Literal["avx2", "native"] = "avx2"
+
+
 class Params(_Section):
+    numerics: NumericsConfig = NumericsConfig()
     data: DataConfig = DataConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     train: TrainConfig = TrainConfig()
@@ -183,7 +192,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml; raise ConfigError naming the offending key."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: not found (run from the project root, or pass --params)")
+        raise ConfigError(f"{path}: not found (run from the project root, where params.yaml is)")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

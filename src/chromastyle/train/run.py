@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from chromastyle.config import Params
 from chromastyle.data.prepare import load_originals, load_split
@@ -63,15 +64,30 @@ def training_fingerprint(params: Params, data_hash: str) -> str:
     (same params, same data, same training code — a fixed bug must not resume the buggy run).
     How many processes share the work is not part of it: N processes train the same model as one."""
     return fingerprint(params.train.model_dump(exclude={"processes"}), params.augment.model_dump(),
+                       params.numerics.model_dump(),
                        params.loss_network.model_dump(mode="json"), data_hash, training_code_version())
 
 
-def training_code_version() -> str:
-    """Hash of the code that decides what training produces (the train stage's code deps in dvc.yaml)."""
+def training_code_files(root: Path | None = None) -> list[Path]:
+    """The train stage's code deps in dvc.yaml (the one list of them), as .py files: the code that
+    decides what training produces. Without a project around the package, the whole package."""
+    from chromastyle.project import find_project_root
+
     package = Path(__file__).resolve().parent.parent
-    files = sorted([*(package / "train").glob("*.py"), *(package / "model").glob("*.py"), package / "colour.py",
-                    package / "data" / "augment.py"])
-    return fingerprint([(f.relative_to(package).as_posix(), f.read_text()) for f in files])
+    root = root or find_project_root(package)
+    if root is None or not (root / "dvc.yaml").is_file():
+        return sorted(package.rglob("*.py"))
+    deps = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["train"]["deps"]
+    files: set[Path] = set()
+    for dep in (root / str(d) for d in deps if str(d).startswith("src/")):
+        files |= {dep.resolve()} if dep.is_file() else {p.resolve() for p in dep.rglob("*.py")}
+    return sorted(files)
+
+
+def training_code_version() -> str:
+    """Hash of the training code (training_code_files): a checkpoint of other code is never resumed."""
+    package = Path(__file__).resolve().parent.parent
+    return fingerprint([(f.relative_to(package).as_posix(), f.read_text()) for f in training_code_files()])
 
 
 def train(params: Params, prepared_dir: Path, model_dir: Path, checkpoint_dir: Path,
