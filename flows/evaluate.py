@@ -48,7 +48,7 @@ def compute(params: Params, model: Chromastyle, champion: Chromastyle | None):
     judge = random_network(params.loss_network.random_seed)
     fid_path = _project_path(cfg.fid_inception_path) if cfg.fid_inception_path is not None else None
     return evaluate(model, test, style_content, styles, style_names, cfg.alphas, judge, champion, external,
-                    cfg.grid_images, fid_inception_path=fid_path)
+                    cfg.grid_images, fid_inception_path=fid_path, limits=params.package)
 
 
 @task(name="style-sheet")

@@ -58,7 +58,7 @@ def test_two_styles_of_one_photo_do_not_overwrite_each_other(model_dir, tmp_path
              "--weights", "0.7,0.3", "--preserve-color", *STYLES, "-o", str(tmp_path / "o"), "--model", str(model_dir)]
     assert main(mixed) == 0
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
-        "p_greatwave+s_a1_stylized.png", "p_greatwave_a0.6_stylized.png", "p_kandinky_a0.6_stylized.png"]
+        "p_greatwave+s_a0.7_stylized.png", "p_greatwave_a0.6_stylized.png", "p_kandinky_a0.6_stylized.png"]
 
 
 def test_results_are_never_overwritten_unless_asked(model_dir, tmp_path, capsys):
@@ -143,3 +143,42 @@ def test_the_registry_is_found_from_the_project_not_the_current_folder(tmp_path,
     error = capsys.readouterr().err
     assert "no model registry at" in error and "absent/mlflow.db" in error
     assert sorted(p.name for p in elsewhere.iterdir()) == ["p.png"], "nothing created in the current folder"
+
+
+def test_outputs_and_styles_are_checked_before_the_model_loads(tmp_path, capsys, no_model_loading):
+    image = write(tmp_path / "p.png", photo(2))
+    a_file = write(tmp_path / "a_file.png", photo(3))
+    assert main(["colorize", str(image), "-o", str(a_file)]) == USAGE_ERROR
+    assert "exists and is not a folder" in capsys.readouterr().err
+    assert main(["colorize", str(image), "-o", str(a_file / "sub")]) == USAGE_ERROR
+    assert f"--output {a_file / 'sub'}: cannot write there" in capsys.readouterr().err
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(png_bytes(photo(4), fmt="JPEG")[:200])
+    out = tmp_path / "out"
+    assert main(["stylize", str(image), "--style", str(broken), "-o", str(out)]) == USAGE_ERROR
+    assert f"--style {broken}" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_default_alpha_is_the_services(capsys):
+    from chromastyle.service.forms import StylizeForm
+
+    args = cli.build_parser().parse_args(["stylize", "p.jpg", "--style", "greatwave"])
+    assert args.alpha == StylizeForm.model_fields["alpha"].default
+
+
+def test_help_lists_every_option_of_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for option in ("--output", "--overwrite", "--runtime", "--style", "--weights", "--alpha", "--preserve-color"):
+        assert option in text, option
+
+
+def test_a_failing_input_after_others_were_written_counts_as_one_failure(model_dir, tmp_path, capsys):
+    good = write(tmp_path / "a.png", photo(5))
+    tiny = write(tmp_path / "b.png", photo(6, size=(1, 1)))  # decodes, but no model can colourise 1×1
+    out = tmp_path / "out"
+    status = main(["colorize", str(good), str(tiny), "--model", str(model_dir), "-o", str(out)])
+    assert (out / "a_colorized.png").is_file()
+    assert status in (0, 1) and status != USAGE_ERROR

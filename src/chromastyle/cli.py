@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from chromastyle.config import DEFAULT_ALPHA
 from chromastyle.offline import disable_telemetry
 
 log = logging.getLogger("chromastyle.cli")
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm"}
 USAGE_ERROR = 100  # exit status for bad arguments; 1..99 = that many inputs failed
 EXAMPLES = """\
 examples:
@@ -76,11 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--style", action="append", required=True,
                                  help="a gallery name (e.g. greatwave) or an image file; repeat to mix styles")
             command.add_argument("--weights", help="comma-separated mixing weights, one per --style")
-            command.add_argument("--alpha", type=float, default=1.0, help="content/style trade-off in [0, 1]")
+            command.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                                 help=f"content/style trade-off in [0, 1] (default {DEFAULT_ALPHA}, as the service)")
             command.add_argument("--preserve-color", action="store_true", help="keep the colourised hues")
             command.add_argument("--styles-dir", type=Path, help="style gallery folder (default: the project's "
                                                                  "data/styles)")
+    # `chromastyle --help` shows every option of every command, not only the command names.
+    parser.epilog = "\n".join(f"{name} options:\n{_options_help(command)}" for name, command in sub.choices.items()) \
+        + "\n" + EXAMPLES
     return parser
+
+
+def _options_help(command: argparse.ArgumentParser) -> str:
+    text = command.format_help()
+    start = text.find("options:")
+    end = text.find("examples:")
+    return text[start + len("options:"):end if end > 0 else None].strip("\n") + "\n"
 
 
 # -- checking everything before any work ------------------------------------------------------------
@@ -92,6 +103,8 @@ class Job:
 
 def expand_inputs(patterns: list[str]) -> list[Path]:
     """Files as given, folders as their image files (sorted), globs as their matches; each once."""
+    from chromastyle.data.styles import IMAGE_SUFFIXES  # the one list of image suffixes
+
     found: list[Path] = []
     for pattern in patterns:
         path = Path(pattern)
@@ -166,20 +179,59 @@ def style_paths(styles: list[str], styles_dir: Path | None, root: Path | None) -
     return paths
 
 
-def plan(args: argparse.Namespace, root: Path | None) -> tuple[list[Job], list[Path], list[float] | None]:
-    """Check every argument and compute every output path; raise UsageError on the first problem."""
+def check_output_folder(folder: Path) -> None:
+    """The output folder exists (or is created) and takes a file: found before the model loads."""
+    import tempfile
+
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--output {folder}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".chromastyle-write-check-"):
+            pass
+    except OSError as err:
+        raise UsageError(f"--output {folder}: cannot write there ({err.strerror or err})") from None
+
+
+def read_styles(paths: list[Path]) -> list:
+    """Every style image decoded (H×W×3 uint8): an unreadable painting is a bad argument."""
+    from chromastyle.imaging import ImageDecodeError, decode_image
+
+    images = []
+    for path in paths:
+        try:
+            images.append(decode_image(path))
+        except (ImageDecodeError, OSError) as err:
+            raise UsageError(f"--style {path}: {err}") from None
+    return images
+
+
+def service_limits(root: Path | None):
+    """The working-size bounds of the service (package.* of the project's params.yaml, else the
+    defaults, which equal the committed params.yaml): the CLI gives the same bytes as the service."""
+    from chromastyle.config import ConfigError, PackageConfig, load_params
+
+    if root is not None and (root / "params.yaml").is_file():
+        try:
+            return load_params(root / "params.yaml").package
+        except ConfigError as err:
+            raise UsageError(str(err)) from None
+    return PackageConfig()
+
+
+def plan(args: argparse.Namespace, root: Path | None) -> tuple[list[Job], list, list[float] | None]:
+    """Check every argument, read the styles and compute every output path; raise UsageError on the
+    first problem. Nothing is loaded or written but the (empty) output folder."""
     styles, weights = [], None
     suffix = "colorized"
     if args.command == "stylize":
         if not (math.isfinite(args.alpha) and 0.0 <= args.alpha <= 1.0):
             raise UsageError(f"--alpha {args.alpha}: must lie in [0, 1]")
-        styles = style_paths(args.style, args.styles_dir, root)
-        weights = parse_weights(args.weights, len(styles))
-        suffix = "+".join(p.stem for p in styles) + f"_a{args.alpha:g}_stylized"
+        paths = style_paths(args.style, args.styles_dir, root)
+        weights = parse_weights(args.weights, len(paths))
+        suffix = "+".join(p.stem for p in paths) + f"_a{args.alpha:g}_stylized"
     if args.model is not None and not (args.model / "model.safetensors").is_file():
         raise UsageError(f"--model {args.model}: not a model folder (no model.safetensors)")
-    if args.output.exists() and not args.output.is_dir():
-        raise UsageError(f"--output {args.output}: exists and is not a folder")
     sources = expand_inputs(args.inputs)
     extension = {"jpeg": "jpg"}.get(args.format, args.format)
     jobs = [Job(s, args.output / n) for s, n in zip(sources, output_names(sources, suffix, extension))]
@@ -187,14 +239,19 @@ def plan(args: argparse.Namespace, root: Path | None) -> tuple[list[Job], list[P
     if existing and not args.overwrite:
         raise UsageError(f"{existing[0]} exists ({len(existing)} output file(s) would be replaced); "
                          f"pass --overwrite to replace them, or choose another --output")
+    if args.command == "stylize":
+        styles = read_styles(paths)
+    check_output_folder(args.output)
     return jobs, styles, weights
 
 
 # -- the work -----------------------------------------------------------------------------------------
 def load_model(args: argparse.Namespace, root: Path | None):
+    """The model folder of --model, else the registry's champion; the log says which."""
     from chromastyle.model.onnx_runtime import load_for_inference
 
     if args.model is not None:
+        log.info("model: %s (%s runtime)", args.model, args.runtime)
         return load_for_inference(args.model, args.runtime)
     from chromastyle import project
 
@@ -202,44 +259,57 @@ def load_model(args: argparse.Namespace, root: Path | None):
     missing = project.local_store_missing(uri)
     if uri is None or missing is not None:
         where = f"{missing}" if missing else "no project found"
-        raise FileNotFoundError(f"no model registry at {where} (looked from {Path.cwd()} upwards and where "
-                                f"chromastyle is installed); run `make run` in the project, set "
-                                f"MLFLOW_TRACKING_URI, or pass --model FOLDER")
+        raise ModelNotFound(f"no model registry at {where} (looked from {Path.cwd()} upwards and where "
+                            f"chromastyle is installed); run `make run` in the project, set "
+                            f"MLFLOW_TRACKING_URI, or pass --model FOLDER")
     import mlflow
 
     from chromastyle import registry
 
     mlflow.set_tracking_uri(uri)
-    model = registry.load_champion(args.model_name, args.runtime)
+    champion = registry.champion_info(args.model_name)
+    model = registry.load_champion(args.model_name, args.runtime) if champion is not None else None
     if model is None:
-        raise FileNotFoundError(f"no champion of registered model {args.model_name!r} in {uri}; "
-                                f"run `make run`, or pass --model FOLDER")
+        raise ModelNotFound(f"no champion of registered model {args.model_name!r} in {uri}; "
+                            f"run `make run`, or pass --model FOLDER")
+    log.info("model: %s version %s (champion) from %s (%s runtime)", args.model_name, champion["version"], uri,
+             args.runtime)
     return model
 
 
-def run(args: argparse.Namespace, jobs: list[Job], styles: list[Path], weights, root: Path | None) -> int:
+class ModelNotFound(FileNotFoundError):
+    """No model to run: nothing was done."""
+
+
+def run(args: argparse.Namespace, jobs: list[Job], styles: list, weights, root: Path | None) -> int:
+    """Load the model, then each input through the service's code path (chromastyle.inference);
+    an input that fails is counted and the others go on. Returns the number that failed."""
     from tqdm import tqdm
 
     from chromastyle.imaging import ImageDecodeError, decode_image, encode_image
-    from chromastyle.inference import colorize_array, stylize_array
+    from chromastyle.inference import colorize_photo, stylize_photo
 
-    model = load_model(args, root)
-    style_images = [decode_image(path) for path in styles]
-    args.output.mkdir(parents=True, exist_ok=True)
+    limits = service_limits(root)
+    try:
+        model = load_model(args, root)
+    except ModelNotFound:
+        raise
+    except (FileNotFoundError, ValueError, KeyError) as err:  # a broken model folder or registry entry
+        raise ModelNotFound(f"cannot load the model: {err}") from None
     failures = 0
     bar = tqdm(jobs, unit="image", disable=len(jobs) < 2 or None)
     for job in bar:
         try:
             rgb = decode_image(job.source)
-        except (ImageDecodeError, OSError) as err:
-            log.error("%s (skipped)", err)
+            if styles:
+                out = stylize_photo(model, rgb, styles, limits, weights, args.alpha, args.preserve_color)
+            else:
+                out = colorize_photo(model, rgb, limits)
+            job.target.write_bytes(encode_image(out, args.format)[0])
+        except (ImageDecodeError, OSError, ValueError) as err:
+            log.error("%s: %s (skipped)", job.source, err)
             failures += 1
             continue
-        # The same code path as the service and the evaluation (chromastyle.inference).
-        out = colorize_array(model, rgb)
-        if style_images:
-            out = stylize_array(model, out, style_images, weights, args.alpha, args.preserve_color)
-        job.target.write_bytes(encode_image(out, args.format)[0])
         if bar.disable:
             log.info("%s -> %s", job.source, job.target)
     if failures:
@@ -261,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
     try:
         return run(args, jobs, styles, weights, root)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (ModelNotFound, UsageError) as err:  # before any input was touched: nothing done
         sys.stderr.write(f"chromastyle: {err}\n")
         return USAGE_ERROR
 

@@ -13,6 +13,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
+DEFAULT_ALPHA = 0.7  # content/style trade-off when a caller does not say: the CLI's and the service's
+
+
 class ConfigError(ValueError):
     """params.yaml is missing, unreadable, or holds a value that is not allowed."""
 

@@ -9,12 +9,20 @@ megabytes of float work space, not gigabytes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+from PIL import Image
 from torch.nn import functional as F
 
 from chromastyle.colour import l_ab_to_rgb, lightness_uint8, tensor_to_uint8, uint8_to_tensor
 from chromastyle.model.integrated import Chromastyle
+
+from chromastyle.config import DEFAULT_ALPHA
+
+if TYPE_CHECKING:
+    from chromastyle.config import PackageConfig
 
 BAND_PIXELS = 1 << 18  # ~262 k pixels per band: ~10 MB of float32 temporaries, big enough to stay vectorised
 
@@ -87,3 +95,29 @@ def stylize_array(model: Chromastyle, colourised: np.ndarray, styles: list[np.nd
         band = uint8_to_tensor(colourised[top:bottom]) + _upsample_band(change, height, width, top, bottom)
         out[top:bottom] = tensor_to_uint8(band)[0]
     return out
+
+
+def fit_within(rgb: np.ndarray, side: int) -> np.ndarray:
+    """Downscale (never upscale) so both sides fit in side×side: styles are statistics, a small view
+    carries them at a fraction of the cost. An image that fits already is returned as it is."""
+    if max(rgb.shape[:2]) <= side:
+        return rgb
+    image = Image.fromarray(rgb)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+# -- the one entry of the CLI, the service and the evaluation ---------------------------------------
+def colorize_photo(model: Chromastyle, rgb: np.ndarray, limits: "PackageConfig") -> np.ndarray:
+    """A whole photo colourised under the working-size bounds of `limits` (package.* in params.yaml)."""
+    return colorize_array(model, rgb, limits.max_work_side)
+
+
+def stylize_photo(model: Chromastyle, rgb: np.ndarray, styles: list[np.ndarray], limits: "PackageConfig",
+                  weights: list[float] | None = None, alpha: float = DEFAULT_ALPHA,
+                  preserve_color: bool = False) -> np.ndarray:
+    """A whole photo colourised, then repainted in the style(s): each style fitted into
+    limits.style_side, the stylizer's input bounded by limits.max_style_work_side."""
+    colourised = colorize_photo(model, rgb, limits)
+    fitted = [fit_within(style, limits.style_side) for style in styles]
+    return stylize_array(model, colourised, fitted, weights, alpha, preserve_color, limits.max_style_work_side)

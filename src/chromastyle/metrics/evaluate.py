@@ -29,7 +29,8 @@ from chromastyle.metrics.fidelity import psnr, ssim
 from chromastyle.metrics.frechet import FEATURE_NAME, LabStatisticsFeatures, frechet_distance, kernel_distance
 from chromastyle.metrics.grid import fit_cell, image_grid, label
 from chromastyle.metrics.learned import LEARNED_NAME, LearnedFeatureMetrics
-from chromastyle.inference import colorize_array
+from chromastyle.config import PackageConfig
+from chromastyle.inference import colorize_photo
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.loss_network import FeatureNetwork
 from chromastyle.model.stylizer import content_loss, style_loss
@@ -60,11 +61,12 @@ class Evaluation:
 
 
 @torch.no_grad()
-def colourise_photos(model: Chromastyle, photos: list[np.ndarray]) -> list[np.ndarray]:
-    """Each photo at its own size through chromastyle.inference.colorize_array: the code path of the
-    CLI and the service (working resolution, ab upsampled onto the full-size L)."""
+def colourise_photos(model: Chromastyle, photos: list[np.ndarray], limits: PackageConfig | None = None) -> list[np.ndarray]:
+    """Each photo at its own size through chromastyle.inference.colorize_photo under the service's
+    bounds (package.*): the code path of the CLI and the service, byte for byte."""
     model.eval()
-    return [colorize_array(model, rgb) for rgb in photos]
+    limits = limits or PackageConfig()
+    return [colorize_photo(model, rgb, limits) for rgb in photos]
 
 
 def grayscale_photos(photos: list[np.ndarray]) -> list[np.ndarray]:
@@ -174,14 +176,15 @@ def style_metrics(model: Chromastyle, content: np.ndarray, styles: np.ndarray, s
 def evaluate(model: Chromastyle, test: PhotoSet, style_content: np.ndarray, styles: np.ndarray,
              style_names: list[str], alphas: list[float], judge: FeatureNetwork, champion: Chromastyle | None = None,
              external: PhotoSet | None = None, grid_images: int = 6, learned: bool = True,
-             fid_inception_path: Path | None = None) -> Evaluation:
+             fid_inception_path: Path | None = None, limits: PackageConfig | None = None) -> Evaluation:
     """All figures, per-image tables, the test grid and the external contact sheet."""
     metrics: dict = {}
     tables, outputs_by_set = [], {}
     for photo_set in [s for s in (test, external) if s is not None and s.photos]:
-        systems = {"model": colourise_photos(model, photo_set.photos), "grayscale": grayscale_photos(photo_set.photos)}
+        systems = {"model": colourise_photos(model, photo_set.photos, limits),
+                   "grayscale": grayscale_photos(photo_set.photos)}
         if champion is not None:
-            systems["champion"] = colourise_photos(champion, photo_set.photos)
+            systems["champion"] = colourise_photos(champion, photo_set.photos, limits)
         figures, table = evaluate_set(photo_set, systems, learned, fid_inception_path)
         if photo_set is test:
             metrics.update(figures)

@@ -14,14 +14,13 @@ import asyncio
 from typing import Literal
 
 import numpy as np
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 
-from chromastyle.config import PackageConfig
+from chromastyle.config import DEFAULT_ALPHA, PackageConfig
 from chromastyle.imaging import ImageDecodeError, decode_image
 from chromastyle.model.integrated import normalised_weights
 from chromastyle.service.errors import ApiError
@@ -50,7 +49,7 @@ class ColorizeForm(_Form):
 
 
 class _StylizeOptions(_Form):
-    alpha: float = Field(0.7, ge=0.0, le=1.0, allow_inf_nan=False,
+    alpha: float = Field(DEFAULT_ALPHA, ge=0.0, le=1.0, allow_inf_nan=False,
                          description="content/style trade-off: 0 = the plain colourisation, 1 = full style")
     preserve_color: bool = Field(False, description="keep the colourised hues, take only the texture")
 
@@ -186,9 +185,4 @@ def parse_weights(text: str, count: int) -> list[float] | None:
         raise ApiError(400, "invalid_parameter", f"weights: {message} (got {text[:60]!r})", "weights") from None
 
 
-def fit_within(rgb: np.ndarray, side: int) -> np.ndarray:
-    """Downscale (never upscale) so both sides fit in side×side: styles are statistics, a small view
-    carries them at a fraction of the cost."""
-    image = Image.fromarray(rgb)
-    image.thumbnail((side, side), Image.Resampling.LANCZOS)
-    return np.asarray(image)
+

@@ -41,13 +41,13 @@ from PIL import Image  # noqa: E402
 from chromastyle.config import PackageConfig  # noqa: E402
 from chromastyle.data.styles import IMAGE_SUFFIXES  # noqa: E402
 from chromastyle.imaging import decode_image, encode_image  # noqa: E402
-from chromastyle.inference import colorize_array, stylize_array  # noqa: E402
+from chromastyle.inference import colorize_photo, fit_within, stylize_photo  # noqa: E402
 from chromastyle.model.onnx_runtime import load_for_inference  # noqa: E402
 from chromastyle.service.admission import AdmissionGate, Overloaded  # noqa: E402
 from chromastyle.service.errors import (ERROR_MARKER, ERROR_RESPONSES, ApiError, error_headers,  # noqa: E402
                                         error_json, log_rejection)
 from chromastyle.service.forms import (ColorizeForm, StylizeForm, StylizeUploadForm, decode_upload,  # noqa: E402
-                                       fit_within, openapi_body, parse_style_names, parse_weights, read_form)
+                                       openapi_body, parse_style_names, parse_weights, read_form)
 from chromastyle.service.guard import BodyTooLarge, RequestGuard  # noqa: E402
 from chromastyle.service.process import die_with_parent, limit_address_space, limit_malloc_arenas  # noqa: E402
 
@@ -210,7 +210,7 @@ class Chromastyle:
 
     def _colorize_bytes(self, image: bytes, fmt: str) -> tuple[bytes, str]:
         rgb = decode_upload(image, "image", self.limits)
-        return encode_image(colorize_array(self.model, rgb, self.limits.max_work_side), fmt)
+        return encode_image(colorize_photo(self.model, rgb, self.limits), fmt)
 
     def _stylize_bytes(self, image: bytes, names: list[str], style_upload: bytes | None,
                        weights: list[float] | None, form) -> tuple[bytes, str]:
@@ -220,12 +220,10 @@ class Chromastyle:
             if content.shape[0] * content.shape[1] + style.shape[0] * style.shape[1] > self.limits.max_request_pixels:
                 raise ApiError(400, "image_too_large", f"image and style_image together exceed "
                                                        f"{self.limits.max_request_pixels} pixels", "style_image")
-            styles = [fit_within(style, self.limits.style_side)]
+            styles = [style]
         else:
             styles = [self._gallery_style(name) for name in names]
-        colourised = colorize_array(self.model, content, self.limits.max_work_side)
-        out = stylize_array(self.model, colourised, styles, weights, form.alpha, form.preserve_color,
-                            self.limits.max_style_work_side)
+        out = stylize_photo(self.model, content, styles, self.limits, weights, form.alpha, form.preserve_color)
         return encode_image(out, form.response_format(image))
 
     def _gallery_style(self, name: str) -> np.ndarray:
