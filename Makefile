@@ -17,13 +17,19 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test install serve ui clean-outputs
+.PHONY: run test test-fast lint install serve ui clean-outputs
 
 run: install ## set up, then the whole pipeline on the shipped data (dvc repro, one Prefect server for all stages)
 	python -m flows.with_prefect dvc repro
 
-test: install ## the test suite
+test: install ## the whole test suite (what CI runs): unit, servers, browser, end-to-end dvc repro
 	pytest
+
+test-fast: install ## the inner loop: no end-to-end pipeline, no servers, no browser (a few minutes)
+	pytest -m "not slow and not server"
+
+lint: install ## ruff (pyproject.toml)
+	ruff check .
 
 install: $(STAMP)
 

@@ -238,7 +238,7 @@ def main() -> None:
     lightness = torch.rand(1, 1, 256, 256, device=device) * 100
     print(f"colourise 256² input (G at {model.cfg.work_side}²): {gflops(model, lightness):6.2f} GFLOP")
     print(f"stylise   256² input:             {gflops(model, lightness, torch.rand(1, 3, 256, 256, device=device)):6.2f} GFLOP")
-    print(f"pix2pix G at 256²:                {gflops(Pix2PixUNet(256).to(device).eval(), torch.rand(1, 1, 256, 256, device=device)):6.2f} GFLOP")
+    print(f"pix2pix G at 256²:                {gflops(Pix2PixUNet(256).to(device).eval(), torch.rand(1, 1, 256, 256, device=device)):6.2f} GFLOP")  # noqa: E501
     params = sum(p.numel() for p in model.colorizer.parameters()) / 1e6  # encoder 3.4 M of it
     print(f"parameters: colouriser {params:.2f} M, pix2pix G {sum(p.numel() for p in Pix2PixUNet(256).parameters()) / 1e6:.2f} M")
 

@@ -171,7 +171,7 @@ def main() -> None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
 
-    print(f"service {args.url} ({args.target}, model {args.model}), {args.workers} worker(s); {args.requests} requests or {args.time_limit:.0f} s per cell")
+    print(f"service {args.url} ({args.target}, model {args.model}), {args.workers} worker(s); {args.requests} requests or {args.time_limit:.0f} s per cell")  # noqa: E501
     print(f"{'api':<9}{'size':>5}{'format':>7}{'conc':>5}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}  statuses")
     for api, size, fmt, concurrency, rate, latencies, statuses in rows:
         print(f"{api:<9}{size:>5}{fmt:>7}{concurrency:>5}{rate:>8.2f}{ms(latencies, 50):>8.1f}{ms(latencies, 95):>8.1f}"

@@ -1,7 +1,10 @@
 """DVC stage `evaluate`: model vs grayscale input vs current champion, on the test split and on
 external-test, whole photos at their own size; stylizer figures and the style sheet."""
 
-from flows._common import EXPECTED_ERRORS, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, REPORT_DIR, ROOT, RUN_FILE, fail, run_stage  # noqa: I001  (sets offline env first)
+from flows._common import (  # noqa: I001  (first: telemetry off, numerics pinned)
+    EXPECTED_ERRORS, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, REPORT_DIR, ROOT, RUN_FILE, fail,
+    run_stage,
+)
 
 import json
 import logging

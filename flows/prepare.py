@@ -1,6 +1,6 @@
 """DVC stage `prepare`: split by content hash, square crops at data.prepared_size."""
 
-from flows._common import PREPARED_DIR, RAW_DIR, ROOT, VALIDATED_DIR, fail, run_stage  # noqa: I001  (sets offline env first)
+from flows._common import PREPARED_DIR, RAW_DIR, VALIDATED_DIR, fail, run_stage  # noqa: I001  (sets offline env first)
 
 import pandas as pd
 from prefect import flow, task

@@ -1,8 +1,12 @@
 """DVC stage `register`: new model version (alias challenger); the gate decides on champion."""
 
-from flows._common import EVALUATION_FILE, EXPECTED_ERRORS, MODEL_DIR, REGISTRATION_FILE, ROOT, RUN_FILE, dvc_out_md5, fail, run_stage  # noqa: I001
+from flows._common import (  # noqa: I001  (first: telemetry off, numerics pinned)
+    EVALUATION_FILE, EXPECTED_ERRORS, MODEL_DIR, REGISTRATION_FILE, RUN_FILE, changed_params, dvc_out_md5,
+    fail, run_stage,
+)
 
 import json
+import os
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -15,8 +19,8 @@ from chromastyle.train.checkpoint import fingerprint
 
 
 @task(name="register-and-gate", cache_policy=NO_CACHE)  # its inputs include a function
-def register_version(params: Params, run_id: str, metrics: dict, tags: dict, describe):
-    return registry.register(MODEL_DIR, run_id, metrics, tags, params.register_, describe)
+def register_version(params: Params, run_id: str, metrics: dict, tags: dict, describe, scope):
+    return registry.register(MODEL_DIR, run_id, metrics, tags, params.register_, describe, scope)
 
 
 @flow(name="register")
@@ -34,7 +38,9 @@ def register_flow(params: Params):
             "colorizer_encoder": f"{model_cfg.encoder} (chroma gain {model_cfg.chroma_gain:g})"}
     if "external" in metrics:
         tags["external_test"] = registry.external_summary(metrics["external"])
-    result = register_version(params, run_id, metrics, tags, registry.version_description(metrics, tags, model_cfg))
+    scope = registry.promotion_scope(params.register_.promote, os.environ.get("DVC_EXP_NAME"), changed_params(params))
+    result = register_version(params, run_id, metrics, tags, registry.version_description(metrics, tags, model_cfg),
+                              scope)
     # Deterministic content (no run id): a fresh clone's first run reproduces this file and dvc.lock.
     REGISTRATION_FILE.write_text(json.dumps({k: v for k, v in result.as_dict().items() if k != "run_id"}, indent=2))
     return result.as_dict()

@@ -52,17 +52,31 @@ def push(cwd: Path) -> str:
     return _dvc("push", cwd=cwd)
 
 
-@task(name="summary")
-def summarise(cwd: Path) -> dict:
-    registration = json.loads((cwd / "models" / "registration.json").read_text())
-    bento = json.loads((cwd / "models" / "bento.json").read_text())
-    markdown = "\n".join([
+def bento_record(cwd: Path) -> dict:
+    """models/bento.json (the package stage's record), or {} before the first package."""
+    path = cwd / "models" / "bento.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def summary_markdown(registration: dict, bento: dict, bento_before: dict) -> str:
+    """The run's summary: the new version, the gate's decision, and whether this run built a new
+    bento (its tag changed) or kept the one there was (the package stage builds only when the
+    champion or the service code changed)."""
+    built = bento.get("bento") != bento_before.get("bento")
+    return "\n".join([
         f"# Retraining of `{registration['model_name']}`", "",
         f"- new MLflow version: **{registration['version']}**",
         f"- gate: **{'promoted to champion' if registration['promoted'] else 'kept the champion'}** — "
         f"{registration['reason']}",
-        f"- bento: `{bento.get('bento', '?')}` ({'built now' if bento.get('built') else 'unchanged'})",
+        f"- bento: `{bento.get('bento', '?')}` ({'built now' if built else 'unchanged'})",
     ])
+
+
+@task(name="summary")
+def summarise(cwd: Path, bento_before: dict) -> dict:
+    registration = json.loads((cwd / "models" / "registration.json").read_text())
+    bento = bento_record(cwd)
+    markdown = summary_markdown(registration, bento, bento_before)
     create_markdown_artifact(markdown=markdown, key="retrain-summary", description="the gate's decision")
     return {"registration": registration, "bento": bento}
 
@@ -77,10 +91,11 @@ def retrain(project_dir: str = str(ROOT), set_params: dict[str, str] | None = No
         pull(cwd)
     else:
         logger.info("no default DVC remote (or use_remote false): skipping pull and push")
+    bento_before = bento_record(cwd)
     logger.info(repro(cwd, set_params or {}).strip()[-2000:])
     if remote:
         push(cwd)
-    return summarise(cwd)
+    return summarise(cwd, bento_before)
 
 
 if __name__ == "__main__":

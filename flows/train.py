@@ -1,7 +1,10 @@
 """DVC stage `train`: colouriser (frozen encoder, fine-tune, short GAN), chroma-gain calibration on the
 validation split, stylizer (AdaIN decoder); one MLflow run, resumable."""
 
-from flows._common import CHECKPOINT_DIR, EXPECTED_ERRORS, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, ROOT, RUN_FILE, dvc_out_md5, fail, run_name, run_stage, setup_logging  # noqa: I001
+from flows._common import (  # noqa: I001  (first: telemetry off, numerics pinned)
+    CHECKPOINT_DIR, EXPECTED_ERRORS, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, ROOT, RUN_FILE,
+    dvc_out_md5, fail, run_name, run_stage, setup_logging,
+)
 
 import json
 import os

@@ -17,6 +17,16 @@ from PIL import Image  # noqa: E402
 
 torch.set_num_threads(2)
 
+# Test modules that start real servers or a browser: marked `server`, left out of `make test-fast`.
+SERVER_MODULES = {"test_service", "test_service_ops", "test_one_code_path", "test_mlflow_ui", "test_shared_mlflow",
+                  "test_pipeline_e2e"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SERVER_MODULES:
+            item.add_marker(pytest.mark.server)
+
 
 def photo(seed: int = 0, size: tuple[int, int] = (96, 80)) -> np.ndarray:
     """A colourful synthetic 'photo': smooth colour gradients plus texture, H×W×3 uint8."""

@@ -46,3 +46,14 @@ def test_a_bento_is_built_once_per_champion_and_pins_its_model(tmp_path):
     assert result["imports"] == ["twin:v1-samecontent"] * 2, "identical files imported by another run: reused"
     assert sorted(p.name for p in (Path(home) / "bentos" / "chromastyle").iterdir() if p.name != "latest") == [
         "v2-0123456789ab", "v3-0123456789ab"]
+
+
+def test_the_retrain_summary_says_whether_a_bento_was_built(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    from flows.retrain import summary_markdown
+
+    registration = {"model_name": "chromastyle", "version": 3, "promoted": True, "reason": "beats champion"}
+    assert "(built now)" in summary_markdown(registration, {"bento": "chromastyle:b"}, {"bento": "chromastyle:a"})
+    assert "(built now)" in summary_markdown(registration, {"bento": "chromastyle:a"}, {})
+    kept = summary_markdown({**registration, "promoted": False}, {"bento": "chromastyle:a"}, {"bento": "chromastyle:a"})
+    assert "(unchanged)" in kept and "kept the champion" in kept

@@ -204,9 +204,12 @@ def test_an_experiment_is_compared_and_either_side_restored_without_retraining(p
     client = registry_client(repo)
     challenger = client.get_model_version_by_alias("chromastyle", "challenger")
     assert str(challenger.version) == "2"
-    promoted = json.loads((repo / "models" / "registration.json").read_text())["promoted"]
+    registration = json.loads((repo / "models" / "registration.json").read_text())
+    assert not registration["promoted"] and "DVC experiment 'steps7'" in registration["reason"], registration
+    assert str(client.get_model_version_by_alias("chromastyle", "champion").version) == "1", \
+        "trying an idea never changes what production serves"
     bento_after = json.loads((repo / "models" / "bento.json").read_text())["bento"]
-    assert (bento_after != bento_before) == promoted, "a new bento only when the champion changed"
+    assert bento_after == bento_before, "the champion did not change, nor does the bento"
 
     experiment_metrics = (repo / "metrics" / "eval.json").read_text()
     sh(["git", "checkout", "--", "."], repo, env)
@@ -265,8 +268,6 @@ def test_an_s3_remote_round_trip(pipeline_repo, s3_endpoint, tmp_path):
 def test_the_retrain_deployment_runs_on_a_prefect_worker(pipeline_repo, tmp_path):
     """`prefect server` + a `process` worker on 127.0.0.1, the deployment of prefect.yaml, one run
     with set_params (a DVC experiment): Completed, a new registry version, a summary artifact."""
-    import signal
-
     sys.path.insert(0, str(ROOT))
     from flows.with_prefect import prefect_server
 
@@ -286,13 +287,25 @@ def test_the_retrain_deployment_runs_on_a_prefect_worker(pipeline_repo, tmp_path
                      check=False)
             artifacts = sh(["prefect", "artifact", "inspect", "retrain-summary"], repo, penv, check=False).stdout
         finally:
-            os.killpg(worker.pid, signal.SIGINT)  # a Prefect worker stops on SIGINT, not SIGTERM
-            worker.wait(timeout=60)
+            stop_worker(worker)
     assert run.returncode == 0 and "Completed" in run.stdout, run.stdout[-3000:] + worker.stdout.read().decode()[-3000:]
     assert len(registry_client(repo).search_model_versions("name='chromastyle'")) == versions_before + 1
     assert "promoted" in artifacts or "kept" in artifacts, artifacts[-2000:]
     sh(["git", "checkout", "--", "."], repo, env)
     sh(["dvc", "checkout"], repo, env)
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    """SIGINT (a Prefect worker ignores SIGTERM); on a loaded machine it may take minutes to wind down,
+    which is no failure of the deployment: then its process group is killed."""
+    import signal
+
+    os.killpg(worker.pid, signal.SIGINT)
+    try:
+        worker.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=60)
 
 
 def test_the_built_bento_serves_over_http(pipeline_repo, tmp_path):

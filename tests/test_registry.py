@@ -13,7 +13,7 @@ WORSE = {"delta_cf": 20.0, "frechet_offline": 1.5, "frechet_effnet_lite0": 60.0,
 def test_gate_rules():
     from chromastyle.registry import decide_promotion
 
-    cfg = RegisterConfig(frechet_tolerance=0.05, min_delta_cf_gain=0.0)
+    cfg = RegisterConfig(frechet_margin=0.05, min_delta_cf_gain=0.0)
     promote, reason = decide_promotion({"model": GOOD}, cfg)
     assert promote and reason.startswith("first version")
     promote, reason = decide_promotion({"model": WORSE, "champion": GOOD}, cfg)
@@ -23,12 +23,16 @@ def test_gate_rules():
     # Better ΔCF but Fréchet 10 % worse: outside the 5 % tolerance.
     slightly = {"delta_cf": 4.0, "frechet_offline": 0.5, "frechet_effnet_lite0": 44.0}
     assert not decide_promotion({"model": slightly, "champion": GOOD}, cfg)[0]
+    # Better by less than the margin (run-to-run noise) keeps the champion; by more, replaces it.
+    within_noise = {**GOOD, "frechet_effnet_lite0": 39.0}
+    assert not decide_promotion({"model": within_noise, "champion": GOOD}, cfg)[0]
+    assert decide_promotion({"model": {**GOOD, "frechet_effnet_lite0": 37.0}, "champion": GOOD}, cfg)[0]
 
 
 def test_gate_promotes_on_the_learned_frechet_distance_and_on_fid_when_both_have_it():
     from chromastyle.registry import decide_promotion
 
-    cfg = RegisterConfig(frechet_tolerance=0.0, min_delta_cf_gain=-5.0)
+    cfg = RegisterConfig(frechet_margin=0.0, min_delta_cf_gain=-5.0)
     # Worse on the offline distance, better on the learned one: the learned one decides.
     learned_better = {**GOOD, "frechet_offline": 2.0, "frechet_effnet_lite0": 39.0, "delta_cf": 8.0}
     promote, reason = decide_promotion({"model": learned_better, "champion": GOOD}, cfg)
@@ -96,3 +100,43 @@ def test_no_champion_means_nothing_to_download(mlflow_store):
     assert registry.champion_info("chromastyle") is None
     assert registry.download_champion("chromastyle", mlflow_store / "dl") is None
     assert registry.load_champion("chromastyle") is None
+
+
+def test_promotion_scope_lets_only_the_committed_baseline_move_the_champion():
+    from chromastyle.registry import promotion_scope
+
+    assert promotion_scope("baseline", None, []) == (True, "the committed baseline")
+    allowed, kind = promotion_scope("baseline", "steps7", [])
+    assert not allowed and "DVC experiment 'steps7'" in kind
+    allowed, kind = promotion_scope("baseline", None, ["train.seed=1"])
+    assert not allowed and "train.seed=1" in kind
+    assert promotion_scope(True, "steps7", [])[0]
+    assert not promotion_scope(False, None, [])[0]
+
+
+def test_an_experiment_that_beats_the_champion_stays_a_challenger(mlflow_store, tmp_path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from chromastyle import registry
+
+    cfg = RegisterConfig()
+    mlflow.set_experiment(experiment_id=registry.ensure_experiment())
+    runs = []
+    for _ in range(3):
+        runs.append(mlflow.start_run().info.run_id)
+        mlflow.end_run()
+    baseline = registry.register(_saved_model(tmp_path, "a", 1), runs[0], {"model": WORSE}, {}, cfg,
+                                 scope=registry.promotion_scope("baseline", None, []))
+    assert baseline.promoted
+    trial = registry.register(_saved_model(tmp_path, "b", 2), runs[1], {"model": GOOD, "champion": WORSE}, {}, cfg,
+                              scope=registry.promotion_scope("baseline", "better-idea", []))
+    client = MlflowClient()
+    assert not trial.promoted and "DVC experiment 'better-idea'" in trial.reason and "beats champion" in trial.reason
+    assert str(client.get_model_version_by_alias("chromastyle", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("chromastyle", "challenger").version) == "2"
+    assert "may not move champion" in client.get_model_version("chromastyle", "2").tags["promotion_reason"]
+    # The same result with register.promote: true (an explicit choice) does move it.
+    chosen = registry.register(_saved_model(tmp_path, "c", 3), runs[2], {"model": GOOD, "champion": WORSE}, {}, cfg,
+                               scope=registry.promotion_scope(True, "better-idea", []))
+    assert chosen.promoted and str(client.get_model_version_by_alias("chromastyle", "champion").version) == "3"

@@ -118,7 +118,6 @@ def test_register_gate_package_and_cli_against_the_shared_server(shared, tmp_pat
 
     from chromastyle import registry
     from chromastyle.config import RegisterConfig
-    from chromastyle.service.packaging import import_model
 
     uri, listing = shared
     cfg = RegisterConfig()

@@ -35,7 +35,8 @@ def state_of(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 def test_smoke_training_lowers_the_l1_loss(tmp_path):
-    cfg = TrainConfig(**TINY, finetune_steps=0, adversarial_steps=0, colorizer_steps=30, stylizer_steps=0, adversarial_weight=0.0, lr_generator=2e-3)
+    cfg = TrainConfig(**TINY, finetune_steps=0, adversarial_steps=0, colorizer_steps=30, stylizer_steps=0,
+                      adversarial_weight=0.0, lr_generator=2e-3)
     result = make_trainer(tmp_path, cfg).run()
     l1 = [row["g_l1"] for row in result.curve]
     assert np.mean(l1[-5:]) < np.mean(l1[:5])

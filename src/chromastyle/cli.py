@@ -173,7 +173,7 @@ def style_paths(styles: list[str], styles_dir: Path | None, root: Path | None) -
         except FileNotFoundError as err:
             raise UsageError(f"--style {style}: not a file, and {err}") from None
         if style not in gallery:
-            names = ", ".join(gallery) or f"no gallery found (pass --styles-dir)"
+            names = ", ".join(gallery) or "no gallery found (pass --styles-dir)"
             raise UsageError(f"--style {style}: neither a file nor a gallery name ({names})")
         paths.append(gallery[style])
     return paths

@@ -136,8 +136,9 @@ class EvaluateConfig(_Section):
 
 class RegisterConfig(_Section):
     model_name: str = Field("chromastyle", min_length=1)
-    frechet_tolerance: float = Field(0.0, ge=0.0)
+    frechet_margin: float = Field(0.05, ge=0.0, lt=1.0)
     min_delta_cf_gain: float = Field(-5.0)
+    promote: bool | Literal["baseline"] = "baseline"
 
 
 class PackageConfig(_Section):

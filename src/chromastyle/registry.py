@@ -232,8 +232,8 @@ def decide_promotion(metrics: dict, cfg: RegisterConfig) -> tuple[bool, str]:
     """The gate, on figures measured in one evaluation on the same test split and feature backbone.
 
     Promote when there is no champion, or when the challenger's Fréchet distance (FID when available,
-    else the learned EfficientNet-Lite0 one) is at most frechet_tolerance worse than the champion's
-    while its ΔCF (colourfulness gap to the ground truth) improves by at least min_delta_cf_gain
+    else the learned EfficientNet-Lite0 one) beats the champion's by more than frechet_margin (run-to-run
+    noise must not swap the champion) while its ΔCF (colourfulness gap to the ground truth) improves by at least min_delta_cf_gain
     (a negative value allows that much loss). Returns (promote, reason for the tag).
     """
     model = metrics["model"]
@@ -243,9 +243,10 @@ def decide_promotion(metrics: dict, cfg: RegisterConfig) -> tuple[bool, str]:
     name = gate_metric(model, champion)
     fd_new, fd_old = model[name], champion[name]
     gain = champion["delta_cf"] - model["delta_cf"]
-    fd_ok = fd_new <= fd_old * (1.0 + cfg.frechet_tolerance) + 1e-12
+    needed = fd_old * (1.0 - cfg.frechet_margin)
+    fd_ok = fd_new <= needed + 1e-12
     cf_ok = gain >= cfg.min_delta_cf_gain
-    summary = (f"{name} {fd_new:.4f} vs champion {fd_old:.4f} (allowed ≤ {fd_old * (1 + cfg.frechet_tolerance):.4f}); "
+    summary = (f"{name} {fd_new:.4f} vs champion {fd_old:.4f} (needs ≤ {needed:.4f}, {cfg.frechet_margin:.0%} better); "
                f"ΔCF {model['delta_cf']:.2f} vs {champion['delta_cf']:.2f} (gain {gain:+.2f}, "
                f"need ≥ {cfg.min_delta_cf_gain:g})")
     if fd_ok and cf_ok:
@@ -253,11 +254,28 @@ def decide_promotion(metrics: dict, cfg: RegisterConfig) -> tuple[bool, str]:
     return False, f"kept champion: {summary}"
 
 
+def promotion_scope(promote: bool | str, experiment: str | None, changed: list[str]) -> tuple[bool, str]:
+    """May this run move `champion` at all (before the gate)? register.promote `baseline`: only a run
+    of the committed params.yaml, not a DVC experiment (`experiment`, DVC_EXP_NAME) or edited params
+    (`changed`): trying an idea must never change what production serves. True: any run; False: none.
+    Returns (allowed, what kind of run this is, for the reason)."""
+    kind = (f"DVC experiment {experiment!r}" if experiment else
+            f"edited params ({', '.join(changed[:3])}{', …' if len(changed) > 3 else ''})" if changed else
+            "the committed baseline")
+    if promote is True:
+        return True, f"{kind}, register.promote: true"
+    if promote is False:
+        return False, f"{kind}, register.promote: false"
+    return not experiment and not changed, kind
+
+
 MODEL_DESCRIPTION = (
     "chromastyle: colourises grayscale photos (U-Net colouriser on Lab lightness, trained as a "
     "conditional GAN) and optionally repaints them in a painting's style (AdaIN stylizer). Every "
     "training registers a version (alias `challenger`); the promotion gate moves `champion` only when "
-    "the new version beats the current champion on the same test photos. Each version's description "
+    "the new version beats the current champion on the same test photos by more than run-to-run noise, "
+    "and only for a run of the committed baseline (experiments stay challengers; register.promote). "
+    "Each version's description "
     "says what it is, its headline figures and the gate's decision with its reason.")
 
 
@@ -296,9 +314,10 @@ def version_description(metrics: dict, tags: dict[str, str], model_cfg):
 
 
 def register(model_dir: Path, run_id: str, metrics: dict, tags: dict[str, str], cfg: RegisterConfig,
-             describe=None) -> RegistrationResult:
+             describe=None, scope: tuple[bool, str] = (True, "the committed baseline")) -> RegistrationResult:
     """Log the model to its run, register a version (once per run), set aliases, the gate's tags and
-    the version's description (`describe(version, promoted, reason)` -> markdown)."""
+    the version's description (`describe(version, promoted, reason)` -> markdown). `scope`
+    (promotion_scope) says whether this run may move `champion` at all, and what kind of run it is."""
     client = MlflowClient()
     name = cfg.model_name
     version = _version_of_run(client, name, run_id)
@@ -311,6 +330,11 @@ def register(model_dir: Path, run_id: str, metrics: dict, tags: dict[str, str], 
                 registered_model_name=name)
         version = str(info.registered_model_version)
     promote, reason = decide_promotion(metrics, cfg)
+    allowed, kind = scope
+    if promote and not allowed:
+        promote, reason = False, f"challenger only ({kind} may not move champion; see register.promote): gate {reason}"
+    else:
+        reason = f"{reason} [{kind}]"
     champion = _alias_version(client, name, CHAMPION)
     if champion == version:  # an idempotent re-run of a version that already won
         promote, reason = True, client.get_model_version(name, version).tags.get("promotion_reason", reason)

@@ -181,7 +181,7 @@ def parse_weights(text: str, count: int) -> list[float] | None:
     try:
         return normalised_weights([float(part) for part in text.split(",")], count)
     except ValueError as err:
-        message = str(err) if "style weights" in str(err) else f"expected comma-separated numbers like 0.7,0.3"
+        message = str(err) if "style weights" in str(err) else "expected comma-separated numbers like 0.7,0.3"
         raise ApiError(400, "invalid_parameter", f"weights: {message} (got {text[:60]!r})", "weights") from None
 
 

@@ -35,7 +35,7 @@ import bentoml  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response  # noqa: E402
+from fastapi.responses import FileResponse, RedirectResponse, Response  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from chromastyle.config import PackageConfig  # noqa: E402
@@ -44,8 +44,7 @@ from chromastyle.imaging import decode_image, encode_image  # noqa: E402
 from chromastyle.inference import colorize_photo, fit_within, stylize_photo  # noqa: E402
 from chromastyle.model.onnx_runtime import load_for_inference  # noqa: E402
 from chromastyle.service.admission import AdmissionGate, Overloaded  # noqa: E402
-from chromastyle.service.errors import (ERROR_MARKER, ERROR_RESPONSES, ApiError, error_headers,  # noqa: E402
-                                        error_json, log_rejection)
+from chromastyle.service.errors import (ERROR_MARKER, ERROR_RESPONSES, ApiError, error_json, log_rejection)
 from chromastyle.service.forms import (ColorizeForm, StylizeForm, StylizeUploadForm, decode_upload,  # noqa: E402
                                        openapi_body, parse_style_names, parse_weights, read_form)
 from chromastyle.service.guard import BodyTooLarge, RequestGuard  # noqa: E402

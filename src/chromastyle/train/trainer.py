@@ -295,7 +295,7 @@ class Trainer:
 
     def _stylizer_step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
-        encoder, decoder = self.model.encoder, self.model.decoder
+        encoder = self.model.encoder
         self.model.colorizer.eval()
         content = self._batch(self.train_images, step, stream=2, size=cfg.stylizer_batch_size)
         style = self._batch(self.style_images, step, stream=1, size=cfg.stylizer_batch_size)
