@@ -1,4 +1,5 @@
 import io
+import time
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ from PIL import Image
 
 from chromastyle.imaging import ImageDecodeError, decode_image
 from conftest import photo, png_bytes
+from serving import scan_bomb
 
 
 def test_rgb_png_round_trip():
@@ -72,3 +74,24 @@ def test_pixel_limit_and_bomb():
     big = png_bytes(np.zeros((300, 300, 3), np.uint8))
     with pytest.raises(ImageDecodeError, match="exceeds the limit"):
         decode_image(big, max_pixels=10_000)
+
+
+def test_jpeg_scans_are_counted_from_the_bytes():
+    from chromastyle.imaging import count_jpeg_scans
+
+    progressive = png_bytes(photo(5, size=(64, 64)), fmt="JPEG", progressive=True)
+    assert count_jpeg_scans(progressive) == 10  # libjpeg's default progression for colour
+    assert count_jpeg_scans(png_bytes(photo(5), fmt="JPEG")) == 1
+    assert count_jpeg_scans(scan_bomb(64, 5000)) == 101, "stops counting past the limit"
+    assert decode_image(progressive).shape == (64, 64, 3)
+
+
+def test_a_scan_bomb_is_refused_before_decoding(tmp_path):
+    """The CLI's path too: a file with thousands of scans is a clear error, at once."""
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(scan_bomb(2000, 1000))
+    started = time.perf_counter()
+    with pytest.raises(ImageDecodeError, match="more than 100 scans") as caught:
+        decode_image(bomb)
+    assert time.perf_counter() - started < 1.0 and caught.value.code == "too_many_scans"
+    assert decode_image(scan_bomb(64, 50)).shape == (64, 64, 3), "a few extra scans are fine"

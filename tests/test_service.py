@@ -10,6 +10,7 @@ import io
 import json
 import socket
 import threading
+import time
 
 import httpx
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 from PIL import Image
 
 from conftest import photo, png_bytes
-from serving import make_model_store, start_server
+from serving import make_model_store, scan_bomb, start_server
 
 ADDRESS_SPACE = 3 * 1024**3  # the test's ceiling for the supervisor and the worker (each)
 WORKER_PEAK_RSS = 1.5 * 1024**3  # what the hostile set may cost the worker at most (VmHWM)
@@ -189,6 +190,17 @@ def test_too_many_pixels_and_bombs_are_refused(server):
     Image.new("L", (9000, 9000)).save(buffer, format="PNG")  # 81 Mpx in a few hundred kB
     assert_error(post(server, "colorize", {"image": ("bomb.png", buffer.getvalue())}), 400, "image_too_large")
     assert_error(post(server, "colorize", {"image": ("w.jpg", flat_jpeg(5000, 4000))}), 400, "image_too_large")
+
+
+def test_a_progressive_jpeg_scan_bomb_is_refused_at_once(server):
+    """2,000 copies of one tiny scan in a 4 MP progressive JPEG (~30 kB): 4 s of decoding before
+    the scan count was checked; refused from its bytes now."""
+    started = time.perf_counter()
+    response = post(server, "colorize", {"image": ("bomb.jpg", scan_bomb(2000, 2000))})
+    assert_error(response, 400, "too_many_scans", "image")
+    assert time.perf_counter() - started < 3, "refused before decoding"
+    progressive = png_bytes(photo(3), fmt="JPEG", progressive=True)
+    assert post(server, "colorize", {"image": ("p.jpg", progressive)}).status_code == 200
 
 
 # -- malformed requests ----------------------------------------------------------------------------------

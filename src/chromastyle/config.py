@@ -151,6 +151,7 @@ class PackageConfig(_Section):
     max_style_work_side: int = Field(512, ge=16, le=8192)
     style_side: int = Field(256, ge=16, le=2048)
     max_styles: int = Field(4, ge=1)
+    max_jpeg_scans: int = Field(100, ge=1)
     workers: int = Field(1, ge=1, le=64)
     colorize_concurrency: int = Field(2, ge=1)
     stylize_concurrency: int = Field(1, ge=1)

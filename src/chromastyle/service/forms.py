@@ -141,7 +141,8 @@ async def _split_fields(parsed, form: type[_Form], files: tuple[str, ...]) -> tu
 
 
 def decode_upload(data: bytes, field: str, limits: PackageConfig, max_pixels: int | None = None) -> np.ndarray:
-    """Decode an uploaded image under the service's limits (pixels, sides, aspect ratio) or raise 400."""
+    """Decode an uploaded image under the service's limits (pixels, sides, aspect ratio, JPEG scans)
+    or raise 400."""
     max_pixels = min(limits.max_pixels, max_pixels or limits.max_pixels)
 
     def check_size(width: int, height: int) -> None:
@@ -153,10 +154,9 @@ def decode_upload(data: bytes, field: str, limits: PackageConfig, max_pixels: in
                                                 f"{limits.max_aspect_ratio:g}:1; crop it first", field)
 
     try:
-        return decode_image(data, max_pixels=max_pixels, check_size=check_size)
+        return decode_image(data, max_pixels=max_pixels, check_size=check_size, max_jpeg_scans=limits.max_jpeg_scans)
     except ImageDecodeError as err:
-        code = "image_too_large" if "exceeds the limit" in str(err) else "invalid_image"
-        raise ApiError(400, code, f"{field}: {str(err).removeprefix('upload: ')}", field) from None
+        raise ApiError(400, err.code, f"{field}: {str(err).removeprefix('upload: ')}", field) from None
 
 
 def parse_style_names(text: str, gallery: dict, max_styles: int) -> list[str]:
