@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import pytest
 from PIL import Image
 
 from conftest import photo, png_bytes
-from serving import make_model_store, start_server, wait_for
+from serving import make_model_store, scan_bomb, start_server, wait_for
+from test_service import assert_error
 
 API_KEY = "s3cret-test-key"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -128,6 +130,84 @@ def test_overload_is_shed_early_and_colourise_is_not_starved(guarded):
                for response, _ in shed)
     slowest_stylise = max(seconds for response, seconds in stylised if response.status_code == 200)
     assert colourised.status_code == 200 and colourise_s < slowest_stylise, (colourise_s, slowest_stylise)
+
+
+@pytest.fixture(scope="module")
+def strict(store, tmp_path_factory):
+    """Short timeouts and a small colourise gate (1 computing + 1 waiting): request timeout 5 s,
+    upload timeout 2 s; JPEG scans unbounded, so that a scan bomb is slow but allowed work."""
+    log = tmp_path_factory.mktemp("logs") / "server.log"
+    server = start_server(store, log, {"CHROMASTYLE_REQUEST_TIMEOUT_S": "5", "CHROMASTYLE_UPLOAD_TIMEOUT_S": "2",
+                                       "CHROMASTYLE_COLORIZE_CONCURRENCY": "1", "CHROMASTYLE_QUEUE_SIZE": "1",
+                                       "CHROMASTYLE_MAX_JPEG_SCANS": "1000000"})
+    yield server
+    server.stop()
+
+
+def colourise_small(base: str) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = httpx.post(f"{base}/colorize", files={"image": ("p.png", png_bytes(photo(2)))}, timeout=60)
+    return response, time.perf_counter() - started
+
+
+def open_slow_upload(base: str) -> socket.socket:
+    """A colourise request whose headers arrive at once and whose 100 kB body never does."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = socket.create_connection((host, int(port)), timeout=30)
+    connection.sendall(b"POST /colorize HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                       b"Content-Length: 100000\r\n\r\n--b\r\n")
+    return connection
+
+
+def test_slow_uploads_hold_no_compute_place(strict):
+    """Four clients trickling their bodies in (a byte every 0.5 s) against a gate of two places:
+    colourisations sent meanwhile are answered at once (they were all 503 while uploads counted),
+    and the slow ones get a 408 in the project's shape when the upload time is up."""
+    slow = [open_slow_upload(strict.base) for _ in range(4)]
+    done = threading.Event()
+
+    def trickle() -> None:
+        while not done.wait(0.5):
+            for connection in slow:
+                try:
+                    connection.send(b"x")
+                except OSError:
+                    pass
+
+    threading.Thread(target=trickle, daemon=True).start()
+    try:
+        answers = [colourise_small(strict.base) for _ in range(3)]
+        assert [response.status_code for response, _ in answers] == [200] * 3, [r.text for r, _ in answers]
+        assert all(seconds < 5 for _, seconds in answers), answers
+        for connection in slow:
+            reply = b""
+            while b'"error": "upload_timeout"' not in reply and (chunk := connection.recv(65536)):
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 408") and b'"error": "upload_timeout"' in reply, reply
+    finally:
+        done.set()
+        for connection in slow:
+            connection.close()
+
+
+def test_a_timed_out_request_is_answered_in_shape_and_keeps_its_slot(strict):
+    """A scan bomb (seconds of decoding) on a 5 s request timeout: a 503 `timeout` before BentoML's
+    own 504; until its thread really ends, its slot stays taken, so the next colourisations get a
+    503 at once (they hung until a 504 while the slot was handed on at the timeout); then 200."""
+    started = time.perf_counter()
+    timed_out = httpx.post(f"{strict.base}/colorize", files={"image": ("b.jpg", scan_bomb(4000, 1500))}, timeout=60)
+    assert_error(timed_out, 503, "timeout")
+    assert time.perf_counter() - started < 5 and int(timed_out.headers["retry-after"]) >= 1
+    statuses = []
+    for _ in range(3):
+        response, seconds = colourise_small(strict.base)
+        statuses.append(response.status_code)
+        if response.status_code == 503:
+            assert_error(response, 503, "overloaded")
+            assert seconds < 3, f"503 after {seconds:.1f} s"
+    assert statuses[0] == 503 and set(statuses) <= {200, 503}, statuses
+    assert wait_for(lambda: colourise_small(strict.base)[0].status_code == 200, timeout=90), "the slot never came back"
+    assert "work of a timed-out request ended" in strict.output() and "Traceback" not in strict.output()
 
 
 def test_a_killed_supervisor_takes_its_worker_with_it(store, tmp_path):

@@ -158,6 +158,7 @@ class PackageConfig(_Section):
     queue_size: int = Field(8, ge=0)
     queue_timeout_s: float = Field(20.0, gt=0)
     upload_timeout_s: float = Field(30.0, gt=0)
+    max_uploads_in_flight: int = Field(64, ge=1)
     memory_limit_mb: int = Field(4096, ge=0)
     torch_threads: int = Field(0, ge=0)
     runtime: Literal["torch", "onnx"] = "onnx"

@@ -81,8 +81,11 @@ def openapi_body(form: type[_Form]) -> dict:
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
-async def read_form(request: Request, form: type[_Form], limits: PackageConfig) -> tuple[dict[str, bytes], _Form]:
-    """Parse and check a multipart request: ({file field: bytes}, validated text fields)."""
+async def read_form(request: Request, form: type[_Form], limits: PackageConfig,
+                    timeout_s: float | None = None) -> tuple[dict[str, bytes], _Form]:
+    """Parse and check a multipart request: ({file field: bytes}, validated text fields); the body
+    must arrive within `timeout_s` (default package.upload_timeout_s), else 408."""
+    timeout_s = limits.upload_timeout_s if timeout_s is None else max(timeout_s, 0.001)
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise ApiError(415, "unsupported_media_type",
@@ -92,10 +95,10 @@ async def read_form(request: Request, form: type[_Form], limits: PackageConfig) 
     try:
         parsed = await asyncio.wait_for(
             request.form(max_files=len(files), max_fields=len(form.model_fields), max_part_size=MAX_TEXT_PART_BYTES),
-            timeout=limits.upload_timeout_s)
+            timeout=timeout_s)
     except TimeoutError:
-        raise ApiError(408, "upload_timeout", f"the request body did not arrive within "
-                                              f"{limits.upload_timeout_s:g} s") from None
+        raise ApiError(408, "upload_timeout", f"the request body did not arrive within {timeout_s:.3g} s "
+                                              f"(package.upload_timeout_s)") from None
     except (MultiPartException, HTTPException) as err:  # Starlette wraps the former in the latter
         raise ApiError(400, "malformed_multipart", f"multipart body: {getattr(err, 'detail', err)}") from None
     except ClientDisconnect:
