@@ -359,6 +359,13 @@ def test_the_docs_page_is_the_projects_own(server):
     assert "shields.io" not in json.dumps(info)
 
 
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
+def test_fastapi_docs_pages_and_second_spec_are_gone(server, path):
+    """FastAPI's own pages load scripts and fonts from CDNs, and /openapi.json was a second,
+    unfiltered spec: only the project's page at / and /docs.json remain."""
+    assert_error(httpx.get(f"{server}{path}"), 404, "not_found")
+
+
 def test_logs_have_one_line_per_rejection_and_no_traceback(served):
     """Runs after the tests above (module order): every refused request so far left one warning
     line, and nothing left a traceback."""

@@ -93,7 +93,10 @@ def configured_workers() -> int:
     return load_limits(metadata).workers
 
 
-api = FastAPI(title="chromastyle", description="Colourise grayscale photos and repaint them in a painting's style.")
+# No /docs, /redoc or /openapi.json: FastAPI's pages load scripts and fonts from CDNs, and its spec
+# would be a second one beside /docs.json (BentoML builds that from these routes) and its page at /.
+api = FastAPI(title="chromastyle", description="Colourise grayscale photos and repaint them in a painting's style.",
+              docs_url=None, redoc_url=None, openapi_url=None)
 
 
 @api.exception_handler(ApiError)
