@@ -91,6 +91,8 @@ def test_api_key_is_required_when_set(guarded):
     assert httpx.post(f"{guarded.base}/colorize", files=image, headers={"X-API-Key": API_KEY}).status_code == 200
     bearer = httpx.get(f"{guarded.base}/styles", headers={"Authorization": f"Bearer {API_KEY}"})
     assert bearer.status_code == 200
+    for bare in (API_KEY, f"Basic {API_KEY}", "Bearer", f"Bearer{API_KEY}"):  # the key without its scheme is refused
+        assert_error(httpx.get(f"{guarded.base}/styles", headers={"Authorization": bare}), 401, "unauthorized")
     assert httpx.get(f"{guarded.base}/healthz").status_code == 200, "health stays open for probes"
     assert httpx.get(f"{guarded.base}/ui/").status_code == 200, "the page loads; it asks for the key"
     info = httpx.get(f"{guarded.base}/info", headers={"X-API-Key": API_KEY}).json()
