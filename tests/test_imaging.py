@@ -95,3 +95,24 @@ def test_a_scan_bomb_is_refused_before_decoding(tmp_path):
         decode_image(bomb)
     assert time.perf_counter() - started < 1.0 and caught.value.code == "too_many_scans"
     assert decode_image(scan_bomb(64, 50)).shape == (64, 64, 3), "a few extra scans are fine"
+
+
+def detailed_gray(side: int = 4000, tile: int = 64) -> np.ndarray:
+    """Noise tiled over a large picture: every block detailed for a WebP encoder, yet ~330 kB as PNG."""
+    texture = np.random.default_rng(0).integers(0, 256, (tile, tile), dtype=np.uint8)
+    return np.tile(texture, (side // tile + 1, side // tile + 1))[:side, :side]
+
+
+def test_webp_of_a_detailed_large_picture_is_encoded():
+    """Method 0 overflows VP8's header partition here (encoding error 6); the retry fits."""
+    from chromastyle.imaging import encode_image
+
+    data, media_type = encode_image(np.repeat(detailed_gray()[..., None], 3, axis=2), "webp")
+    assert media_type == "image/webp" and Image.open(io.BytesIO(data)).size == (4000, 4000)
+
+
+def test_webp_past_its_side_limit_falls_back_to_png():
+    from chromastyle.imaging import encode_image
+
+    data, media_type = encode_image(np.zeros((16, 16400, 3), np.uint8), "webp")
+    assert media_type == "image/png" and Image.open(io.BytesIO(data)).size == (16400, 16)

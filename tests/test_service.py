@@ -185,6 +185,17 @@ def test_the_largest_allowed_photos_stay_within_the_memory_ceiling(served):
     assert peak_kb * 1024 < WORKER_PEAK_RSS, f"worker peak RSS {peak_kb / 1024:.0f} MB"
 
 
+def test_webp_of_a_detailed_16_mp_result_is_not_a_server_error(server):
+    """libwebp's fast mode failed on it ("encoding error 6") and the answer was a 500."""
+    from test_imaging import detailed_gray
+
+    upload = ("detail.png", png_bytes(detailed_gray()))
+    response = post(server, "colorize", {"image": upload}, {"format": "webp"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/webp" and "x-chromastyle-format-fallback" not in response.headers
+    assert Image.open(io.BytesIO(response.content)).size == (4000, 4000)
+
+
 def test_too_many_pixels_and_bombs_are_refused(server):
     buffer = io.BytesIO()
     Image.new("L", (9000, 9000)).save(buffer, format="PNG")  # 81 Mpx in a few hundred kB

@@ -7,6 +7,7 @@ place is accepted everywhere, and rejected with the same words.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import struct
 import warnings
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import (BmpImagePlugin, GifImagePlugin, Image, ImageOps, JpegImagePlugin, MpoImagePlugin,  # noqa: F401
                  PngImagePlugin, PpmImagePlugin, TiffImagePlugin, UnidentifiedImageError, WebPImagePlugin)
+
+log = logging.getLogger("chromastyle.imaging")
 
 DEFAULT_MAX_PIXELS = 40_000_000  # ~6300², far above any photo we train on, far below a bomb
 # Progressive JPEGs decode scan by scan, each pass over the whole coefficient buffer (~2.4 ms per
@@ -159,12 +162,39 @@ ENCODINGS = {  # format -> (Pillow format, media type, save options chosen for s
 }
 
 
+# libwebp's fast method 0 picks its block modes without watching the size of the VP8 header
+# partition (512 kB at most): on a detailed picture of many megapixels (4000² of texture) that
+# partition overflows and the encoder fails ("encoding error 6", VP8_ENC_ERROR_PARTITION0_OVERFLOW).
+# Method 4 (libwebp's default, ~2x slower) chose modes that fit on every such picture tried here.
+WEBP_RETRY_OPTIONS = {"quality": 90, "method": 4}
+WEBP_MAX_SIDE = 16383  # the format's limit per side
+
+
 def encode_image(rgb: np.ndarray, fmt: str = "png") -> tuple[bytes, str]:
-    """H×W×3 uint8 -> (encoded bytes, media type) in `fmt` (png | jpeg | webp)."""
+    """H×W×3 uint8 -> (encoded bytes, media type) in `fmt` (png | jpeg | webp). WebP falls back to
+    PNG (the media type says so) where the WebP encoder cannot encode the picture, never raising."""
+    if fmt == "webp":
+        return _encode_webp(rgb)
     pillow_format, media_type, options = ENCODINGS[fmt]
+    return _save(rgb, pillow_format, options), media_type
+
+
+def _encode_webp(rgb: np.ndarray) -> tuple[bytes, str]:
+    """WebP at the fast setting, then at libwebp's default, then lossless PNG."""
+    if max(rgb.shape[:2]) <= WEBP_MAX_SIDE:
+        for options in (ENCODINGS["webp"][2], WEBP_RETRY_OPTIONS):
+            try:
+                return _save(rgb, "WEBP", options), "image/webp"
+            except (ValueError, OSError) as err:  # Pillow reports libwebp's failures as ValueError
+                log.info("WebP encoding (%s) of a %dx%d picture failed (%s)", options, rgb.shape[1], rgb.shape[0], err)
+    log.warning("a %dx%d picture cannot be encoded as WebP; answered as PNG", rgb.shape[1], rgb.shape[0])
+    return encode_image(rgb, "png")
+
+
+def _save(rgb: np.ndarray, pillow_format: str, options: dict) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format=pillow_format, **options)
-    return buffer.getvalue(), media_type
+    return buffer.getvalue()
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

@@ -118,6 +118,15 @@ async def _too_large(request: Request, err: BodyTooLarge) -> Response:
     return await _api_error(request, ApiError(413, "payload_too_large", str(err)))
 
 
+def _image_response(body: bytes, media_type: str, requested: str) -> Response:
+    """The result image; where the requested format could not be produced (WebP past its encoder's
+    limits falls back to PNG), X-Chromastyle-Format-Fallback says so beside the Content-Type."""
+    headers = {}
+    if requested != "auto" and media_type != f"image/{requested}":
+        headers["X-Chromastyle-Format-Fallback"] = f"{requested} -> {media_type.removeprefix('image/')}"
+    return Response(body, media_type=media_type, headers=headers)
+
+
 def _out_of_memory(err: BaseException) -> bool:
     return isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and "allocate" in str(err))
 
@@ -166,7 +175,7 @@ class Chromastyle:
         body, media_type = await self.colorize_gate.run(deadline - time.monotonic(), self._guarded,
                                                         self._colorize_bytes, uploads["image"],
                                                         form.response_format(uploads["image"]))
-        return Response(body, media_type=media_type)
+        return _image_response(body, media_type, form.format)
 
     @api.post("/stylize", response_class=Response, responses=IMAGE_RESPONSES,
               openapi_extra=openapi_body(StylizeForm))
@@ -180,7 +189,7 @@ class Chromastyle:
         body, media_type = await self.stylize_gate.run(deadline - time.monotonic(), self._guarded,
                                                        self._stylize_bytes, uploads["image"], names, None, weights,
                                                        form)
-        return Response(body, media_type=media_type)
+        return _image_response(body, media_type, form.format)
 
     @api.post("/stylize_upload", response_class=Response, responses=IMAGE_RESPONSES,
               openapi_extra=openapi_body(StylizeUploadForm))
@@ -191,7 +200,7 @@ class Chromastyle:
         body, media_type = await self.stylize_gate.run(deadline - time.monotonic(), self._guarded,
                                                        self._stylize_bytes, uploads["image"], [],
                                                        uploads["style_image"], None, form)
-        return Response(body, media_type=media_type)
+        return _image_response(body, media_type, form.format)
 
     @api.get("/styles", responses=ERROR_RESPONSES)
     async def styles(self) -> list[dict[str, str]]:
