@@ -297,18 +297,37 @@ def test_pages_load_nothing_from_outside_and_the_web_page_works(store, tmp_path)
             page.goto(f"{server.base}/", wait_until="networkidle")
             page.locator(".opblock-summary-path").first.wait_for(timeout=20_000)
             page.screenshot(path=str(tmp_path / "docs_page.png"))
+            for gone in ("/docs", "/redoc"):  # FastAPI's CDN-loading pages are not served
+                assert page.goto(f"{server.base}{gone}").status == 404
 
             page.goto(f"{server.base}/ui/", wait_until="load")
             page.locator(".thumb[data-style='greatwave']").wait_for(timeout=20_000)
+            assert page.is_hidden("#before") and page.is_hidden("#after") and page.is_hidden("#download"), \
+                "no broken-image placeholder before an upload"
+            assert page.locator(".thumb[data-style='greatwave'] span").is_visible()
+            assert page.inner_text(".thumb[data-style='greatwave']").strip() == "greatwave", "thumbnails are named"
+            assert page.inner_text("#go") == "Colourise"
+            page.click(".thumb[data-style='greatwave']")
+            assert page.inner_text("#go") == "Stylise", "the button names what it does"
+            page.click(".thumb[data-style='']")
+            assert page.inner_text("#go") == "Colourise"
             page.set_input_files("#file", str(gray))
             page.click("#go")
             page.wait_for_function("document.getElementById('after').naturalWidth > 0", timeout=30_000)
             size = page.evaluate("[document.getElementById('after').naturalWidth, "
                                  "document.getElementById('after').naturalHeight]")
             assert size == [96, 64]
-            page.set_input_files("#file", str(bad))
+            assert page.is_visible("#after") and page.is_visible("#download")
+            page.set_input_files("#style-file", str(bad))  # same photo, an unusable painting
+            assert page.inner_text("#go") == "Stylise"
             page.click("#go")
             page.locator("#error").wait_for(state="visible", timeout=30_000)
+            assert "style_image" in page.inner_text("#error")
+            assert page.is_hidden("#after") and page.is_hidden("#download"), "an error clears the previous result"
+            page.set_input_files("#style-file", [])
+            page.set_input_files("#file", str(bad))
+            page.click("#go")
+            page.wait_for_function("document.getElementById('error').textContent.includes('image:')", timeout=30_000)
             message = page.inner_text("#error")
             assert "not an image" in message and "{" not in message, "the message is shown as text"
             page.screenshot(path=str(tmp_path / "web_error.png"), full_page=True)
