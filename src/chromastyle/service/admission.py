@@ -130,7 +130,7 @@ class UploadLimit:
         self.limit = limit
         self.in_flight = 0
 
-    def __enter__(self) -> "UploadLimit":
+    def __enter__(self) -> UploadLimit:
         if self.in_flight >= self.limit:
             raise Overloaded("uploads", 5, f"{self.in_flight} uploads in progress (limit {self.limit}, "
                                            f"package.max_uploads_in_flight)")
