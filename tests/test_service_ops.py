@@ -137,11 +137,12 @@ def test_overload_is_shed_early_and_colourise_is_not_starved(guarded):
 @pytest.fixture(scope="module")
 def strict(store, tmp_path_factory):
     """Short timeouts and a small colourise gate (1 computing + 1 waiting): request timeout 5 s,
-    upload timeout 2 s; JPEG scans unbounded, so that a scan bomb is slow but allowed work."""
+    upload timeout 3 s, at most 6 uploads in flight; JPEG scans unbounded, so that a scan bomb is
+    slow but allowed work."""
     log = tmp_path_factory.mktemp("logs") / "server.log"
-    server = start_server(store, log, {"CHROMASTYLE_REQUEST_TIMEOUT_S": "5", "CHROMASTYLE_UPLOAD_TIMEOUT_S": "2",
+    server = start_server(store, log, {"CHROMASTYLE_REQUEST_TIMEOUT_S": "5", "CHROMASTYLE_UPLOAD_TIMEOUT_S": "3",
                                        "CHROMASTYLE_COLORIZE_CONCURRENCY": "1", "CHROMASTYLE_QUEUE_SIZE": "1",
-                                       "CHROMASTYLE_MAX_JPEG_SCANS": "1000000"})
+                                       "CHROMASTYLE_MAX_UPLOADS_IN_FLIGHT": "6", "CHROMASTYLE_MAX_JPEG_SCANS": "1000000"})
     yield server
     server.stop()
 
@@ -182,14 +183,35 @@ def test_slow_uploads_hold_no_compute_place(strict):
         assert [response.status_code for response, _ in answers] == [200] * 3, [r.text for r, _ in answers]
         assert all(seconds < 5 for _, seconds in answers), answers
         for connection in slow:
-            reply = b""
-            while b'"error": "upload_timeout"' not in reply and (chunk := connection.recv(65536)):
-                reply += chunk
+            reply = read_reply(connection, b'"error": "upload_timeout"')
             assert reply.startswith(b"HTTP/1.1 408") and b'"error": "upload_timeout"' in reply, reply
     finally:
         done.set()
         for connection in slow:
             connection.close()
+
+
+def read_reply(connection: socket.socket, until: bytes) -> bytes:
+    reply = b""
+    while until not in reply and (chunk := connection.recv(65536)):
+        reply += chunk
+    return reply
+
+
+def test_uploads_in_flight_have_their_own_cap(strict):
+    """Six bodies still arriving fill package.max_uploads_in_flight: the next request gets 503 at
+    once, and is served once they have been cut off (408)."""
+    slow = [open_slow_upload(strict.base) for _ in range(6)]
+    try:
+        assert wait_for(lambda: colourise_small(strict.base)[0].status_code == 503, timeout=2.5, interval=0.1)
+        refused, seconds = colourise_small(strict.base)
+        assert "uploads in progress" in assert_error(refused, 503, "overloaded")["message"] and seconds < 2
+        for connection in slow:
+            assert read_reply(connection, b'"error": "upload_timeout"').startswith(b"HTTP/1.1 408")
+    finally:
+        for connection in slow:
+            connection.close()
+    assert colourise_small(strict.base)[0].status_code == 200
 
 
 def test_a_timed_out_request_is_answered_in_shape_and_keeps_its_slot(strict):
