@@ -115,3 +115,19 @@ def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+def scan_bomb(side: int = 2000, copies: int = 1000) -> bytes:
+    """A progressive JPEG whose smallest scan is repeated `copies` times before EOI: a small file
+    (~14 bytes per copy) whose decoding costs one pass over the whole picture per copy."""
+    import io
+    import itertools
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (120, 130, 140)).save(buffer, format="JPEG", progressive=True, quality=80)
+    data = buffer.getvalue()
+    starts = [i for i in range(len(data) - 1) if data[i:i + 2] == b"\xff\xda"] + [len(data) - 2]
+    scans = [data[a:b] for a, b in itertools.pairwise(starts[1:])]  # each scan (with any tables before the next)
+    return data[:-2] + min(scans, key=len) * copies + data[-2:]

@@ -1,4 +1,5 @@
 import io
+import time
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ from PIL import Image
 
 from chromastyle.imaging import ImageDecodeError, decode_image
 from conftest import photo, png_bytes
+from serving import scan_bomb
 
 
 def test_rgb_png_round_trip():
@@ -72,3 +74,45 @@ def test_pixel_limit_and_bomb():
     big = png_bytes(np.zeros((300, 300, 3), np.uint8))
     with pytest.raises(ImageDecodeError, match="exceeds the limit"):
         decode_image(big, max_pixels=10_000)
+
+
+def test_jpeg_scans_are_counted_from_the_bytes():
+    from chromastyle.imaging import count_jpeg_scans
+
+    progressive = png_bytes(photo(5, size=(64, 64)), fmt="JPEG", progressive=True)
+    assert count_jpeg_scans(progressive) == 10  # libjpeg's default progression for colour
+    assert count_jpeg_scans(png_bytes(photo(5), fmt="JPEG")) == 1
+    assert count_jpeg_scans(scan_bomb(64, 5000)) == 101, "stops counting past the limit"
+    assert decode_image(progressive).shape == (64, 64, 3)
+
+
+def test_a_scan_bomb_is_refused_before_decoding(tmp_path):
+    """The CLI's path too: a file with thousands of scans is a clear error, at once."""
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(scan_bomb(2000, 1000))
+    started = time.perf_counter()
+    with pytest.raises(ImageDecodeError, match="more than 100 scans") as caught:
+        decode_image(bomb)
+    assert time.perf_counter() - started < 1.0 and caught.value.code == "too_many_scans"
+    assert decode_image(scan_bomb(64, 50)).shape == (64, 64, 3), "a few extra scans are fine"
+
+
+def detailed_gray(side: int = 4000, tile: int = 64) -> np.ndarray:
+    """Noise tiled over a large picture: every block detailed for a WebP encoder, yet ~330 kB as PNG."""
+    texture = np.random.default_rng(0).integers(0, 256, (tile, tile), dtype=np.uint8)
+    return np.tile(texture, (side // tile + 1, side // tile + 1))[:side, :side]
+
+
+def test_webp_of_a_detailed_large_picture_is_encoded():
+    """Method 0 overflows VP8's header partition here (encoding error 6); the retry fits."""
+    from chromastyle.imaging import encode_image
+
+    data, media_type = encode_image(np.repeat(detailed_gray()[..., None], 3, axis=2), "webp")
+    assert media_type == "image/webp" and Image.open(io.BytesIO(data)).size == (4000, 4000)
+
+
+def test_webp_past_its_side_limit_falls_back_to_png():
+    from chromastyle.imaging import encode_image
+
+    data, media_type = encode_image(np.zeros((16, 16400, 3), np.uint8), "webp")
+    assert media_type == "image/png" and Image.open(io.BytesIO(data)).size == (16400, 16)

@@ -10,6 +10,7 @@ import io
 import json
 import socket
 import threading
+import time
 
 import httpx
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 from PIL import Image
 
 from conftest import photo, png_bytes
-from serving import make_model_store, start_server
+from serving import make_model_store, scan_bomb, start_server
 
 ADDRESS_SPACE = 3 * 1024**3  # the test's ceiling for the supervisor and the worker (each)
 WORKER_PEAK_RSS = 1.5 * 1024**3  # what the hostile set may cost the worker at most (VmHWM)
@@ -184,11 +185,33 @@ def test_the_largest_allowed_photos_stay_within_the_memory_ceiling(served):
     assert peak_kb * 1024 < WORKER_PEAK_RSS, f"worker peak RSS {peak_kb / 1024:.0f} MB"
 
 
+def test_webp_of_a_detailed_16_mp_result_is_not_a_server_error(server):
+    """libwebp's fast mode failed on it ("encoding error 6") and the answer was a 500."""
+    from test_imaging import detailed_gray
+
+    upload = ("detail.png", png_bytes(detailed_gray()))
+    response = post(server, "colorize", {"image": upload}, {"format": "webp"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/webp" and "x-chromastyle-format-fallback" not in response.headers
+    assert Image.open(io.BytesIO(response.content)).size == (4000, 4000)
+
+
 def test_too_many_pixels_and_bombs_are_refused(server):
     buffer = io.BytesIO()
     Image.new("L", (9000, 9000)).save(buffer, format="PNG")  # 81 Mpx in a few hundred kB
     assert_error(post(server, "colorize", {"image": ("bomb.png", buffer.getvalue())}), 400, "image_too_large")
     assert_error(post(server, "colorize", {"image": ("w.jpg", flat_jpeg(5000, 4000))}), 400, "image_too_large")
+
+
+def test_a_progressive_jpeg_scan_bomb_is_refused_at_once(server):
+    """2,000 copies of one tiny scan in a 4 MP progressive JPEG (~30 kB): 4 s of decoding before
+    the scan count was checked; refused from its bytes now."""
+    started = time.perf_counter()
+    response = post(server, "colorize", {"image": ("bomb.jpg", scan_bomb(2000, 2000))})
+    assert_error(response, 400, "too_many_scans", "image")
+    assert time.perf_counter() - started < 3, "refused before decoding"
+    progressive = png_bytes(photo(3), fmt="JPEG", progressive=True)
+    assert post(server, "colorize", {"image": ("p.jpg", progressive)}).status_code == 200
 
 
 # -- malformed requests ----------------------------------------------------------------------------------
@@ -345,6 +368,13 @@ def test_the_docs_page_is_the_projects_own(server):
     assert "swagger-ui-bundle.js" in page and "googletagmanager" not in page and "https://" not in page
     info = httpx.get(f"{server}/docs.json").json()["info"]
     assert "shields.io" not in json.dumps(info)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
+def test_fastapi_docs_pages_and_second_spec_are_gone(server, path):
+    """FastAPI's own pages load scripts and fonts from CDNs, and /openapi.json was a second,
+    unfiltered spec: only the project's page at / and /docs.json remain."""
+    assert_error(httpx.get(f"{server}{path}"), 404, "not_found")
 
 
 def test_logs_have_one_line_per_rejection_and_no_traceback(served):

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,8 @@ import pytest
 from PIL import Image
 
 from conftest import photo, png_bytes
-from serving import make_model_store, start_server, wait_for
+from serving import make_model_store, scan_bomb, start_server, wait_for
+from test_service import assert_error
 
 API_KEY = "s3cret-test-key"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -88,6 +90,8 @@ def test_api_key_is_required_when_set(guarded):
     assert httpx.post(f"{guarded.base}/colorize", files=image, headers={"X-API-Key": API_KEY}).status_code == 200
     bearer = httpx.get(f"{guarded.base}/styles", headers={"Authorization": f"Bearer {API_KEY}"})
     assert bearer.status_code == 200
+    for bare in (API_KEY, f"Basic {API_KEY}", "Bearer", f"Bearer{API_KEY}"):  # the key without its scheme is refused
+        assert_error(httpx.get(f"{guarded.base}/styles", headers={"Authorization": bare}), 401, "unauthorized")
     assert httpx.get(f"{guarded.base}/healthz").status_code == 200, "health stays open for probes"
     assert httpx.get(f"{guarded.base}/ui/").status_code == 200, "the page loads; it asks for the key"
     info = httpx.get(f"{guarded.base}/info", headers={"X-API-Key": API_KEY}).json()
@@ -127,6 +131,106 @@ def test_overload_is_shed_early_and_colourise_is_not_starved(guarded):
                for response, _ in shed)
     slowest_stylise = max(seconds for response, seconds in stylised if response.status_code == 200)
     assert colourised.status_code == 200 and colourise_s < slowest_stylise, (colourise_s, slowest_stylise)
+
+
+@pytest.fixture(scope="module")
+def strict(store, tmp_path_factory):
+    """Short timeouts and a small colourise gate (1 computing + 1 waiting): request timeout 5 s,
+    upload timeout 3 s, at most 6 uploads in flight; JPEG scans unbounded, so that a scan bomb is
+    slow but allowed work."""
+    log = tmp_path_factory.mktemp("logs") / "server.log"
+    server = start_server(store, log, {"CHROMASTYLE_REQUEST_TIMEOUT_S": "5", "CHROMASTYLE_UPLOAD_TIMEOUT_S": "3",
+                                       "CHROMASTYLE_COLORIZE_CONCURRENCY": "1", "CHROMASTYLE_QUEUE_SIZE": "1",
+                                       "CHROMASTYLE_MAX_UPLOADS_IN_FLIGHT": "6", "CHROMASTYLE_MAX_JPEG_SCANS": "1000000"})
+    yield server
+    server.stop()
+
+
+def colourise_small(base: str) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = httpx.post(f"{base}/colorize", files={"image": ("p.png", png_bytes(photo(2)))}, timeout=60)
+    return response, time.perf_counter() - started
+
+
+def open_slow_upload(base: str) -> socket.socket:
+    """A colourise request whose headers arrive at once and whose 100 kB body never does."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = socket.create_connection((host, int(port)), timeout=30)
+    connection.sendall(b"POST /colorize HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                       b"Content-Length: 100000\r\n\r\n--b\r\n")
+    return connection
+
+
+def test_slow_uploads_hold_no_compute_place(strict):
+    """Four clients trickling their bodies in (a byte every 0.5 s) against a gate of two places:
+    colourisations sent meanwhile are answered at once (they were all 503 while uploads counted),
+    and the slow ones get a 408 in the project's shape when the upload time is up."""
+    slow = [open_slow_upload(strict.base) for _ in range(4)]
+    done = threading.Event()
+
+    def trickle() -> None:
+        while not done.wait(0.5):
+            for connection in slow:
+                try:
+                    connection.send(b"x")
+                except OSError:
+                    pass
+
+    threading.Thread(target=trickle, daemon=True).start()
+    try:
+        answers = [colourise_small(strict.base) for _ in range(3)]
+        assert [response.status_code for response, _ in answers] == [200] * 3, [r.text for r, _ in answers]
+        assert all(seconds < 5 for _, seconds in answers), answers
+        for connection in slow:
+            reply = read_reply(connection, b'"error": "upload_timeout"')
+            assert reply.startswith(b"HTTP/1.1 408") and b'"error": "upload_timeout"' in reply, reply
+    finally:
+        done.set()
+        for connection in slow:
+            connection.close()
+
+
+def read_reply(connection: socket.socket, until: bytes) -> bytes:
+    reply = b""
+    while until not in reply and (chunk := connection.recv(65536)):
+        reply += chunk
+    return reply
+
+
+def test_uploads_in_flight_have_their_own_cap(strict):
+    """Six bodies still arriving fill package.max_uploads_in_flight: the next request gets 503 at
+    once, and is served once they have been cut off (408)."""
+    slow = [open_slow_upload(strict.base) for _ in range(6)]
+    try:
+        assert wait_for(lambda: colourise_small(strict.base)[0].status_code == 503, timeout=2.5, interval=0.1)
+        refused, seconds = colourise_small(strict.base)
+        assert "uploads in progress" in assert_error(refused, 503, "overloaded")["message"] and seconds < 2
+        for connection in slow:
+            assert read_reply(connection, b'"error": "upload_timeout"').startswith(b"HTTP/1.1 408")
+    finally:
+        for connection in slow:
+            connection.close()
+    assert colourise_small(strict.base)[0].status_code == 200
+
+
+def test_a_timed_out_request_is_answered_in_shape_and_keeps_its_slot(strict):
+    """A scan bomb (seconds of decoding) on a 5 s request timeout: a 503 `timeout` before BentoML's
+    own 504; until its thread really ends, its slot stays taken, so the next colourisations get a
+    503 at once (they hung until a 504 while the slot was handed on at the timeout); then 200."""
+    started = time.perf_counter()
+    timed_out = httpx.post(f"{strict.base}/colorize", files={"image": ("b.jpg", scan_bomb(4000, 1500))}, timeout=60)
+    assert_error(timed_out, 503, "timeout")
+    assert time.perf_counter() - started < 5 and int(timed_out.headers["retry-after"]) >= 1
+    statuses = []
+    for _ in range(3):
+        response, seconds = colourise_small(strict.base)
+        statuses.append(response.status_code)
+        if response.status_code == 503:
+            assert_error(response, 503, "overloaded")
+            assert seconds < 3, f"503 after {seconds:.1f} s"
+    assert statuses[0] == 503 and set(statuses) <= {200, 503}, statuses
+    assert wait_for(lambda: colourise_small(strict.base)[0].status_code == 200, timeout=90), "the slot never came back"
+    assert "work of a timed-out request ended" in strict.output() and "Traceback" not in strict.output()
 
 
 def test_a_killed_supervisor_takes_its_worker_with_it(store, tmp_path):
@@ -214,18 +318,37 @@ def test_pages_load_nothing_from_outside_and_the_web_page_works(store, tmp_path)
             page.goto(f"{server.base}/", wait_until="networkidle")
             page.locator(".opblock-summary-path").first.wait_for(timeout=20_000)
             page.screenshot(path=str(tmp_path / "docs_page.png"))
+            for gone in ("/docs", "/redoc"):  # FastAPI's CDN-loading pages are not served
+                assert page.goto(f"{server.base}{gone}").status == 404
 
             page.goto(f"{server.base}/ui/", wait_until="load")
             page.locator(".thumb[data-style='greatwave']").wait_for(timeout=20_000)
+            assert page.is_hidden("#before") and page.is_hidden("#after") and page.is_hidden("#download"), \
+                "no broken-image placeholder before an upload"
+            assert page.locator(".thumb[data-style='greatwave'] span").is_visible()
+            assert page.inner_text(".thumb[data-style='greatwave']").strip() == "greatwave", "thumbnails are named"
+            assert page.inner_text("#go") == "Colourise"
+            page.click(".thumb[data-style='greatwave']")
+            assert page.inner_text("#go") == "Stylise", "the button names what it does"
+            page.click(".thumb[data-style='']")
+            assert page.inner_text("#go") == "Colourise"
             page.set_input_files("#file", str(gray))
             page.click("#go")
             page.wait_for_function("document.getElementById('after').naturalWidth > 0", timeout=30_000)
             size = page.evaluate("[document.getElementById('after').naturalWidth, "
                                  "document.getElementById('after').naturalHeight]")
             assert size == [96, 64]
-            page.set_input_files("#file", str(bad))
+            assert page.is_visible("#after") and page.is_visible("#download")
+            page.set_input_files("#style-file", str(bad))  # same photo, an unusable painting
+            assert page.inner_text("#go") == "Stylise"
             page.click("#go")
             page.locator("#error").wait_for(state="visible", timeout=30_000)
+            assert "style_image" in page.inner_text("#error")
+            assert page.is_hidden("#after") and page.is_hidden("#download"), "an error clears the previous result"
+            page.set_input_files("#style-file", [])
+            page.set_input_files("#file", str(bad))
+            page.click("#go")
+            page.wait_for_function("document.getElementById('error').textContent.includes('image:')", timeout=30_000)
             message = page.inner_text("#error")
             assert "not an image" in message and "{" not in message, "the message is shown as text"
             page.screenshot(path=str(tmp_path / "web_error.png"), full_page=True)

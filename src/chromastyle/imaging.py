@@ -7,6 +7,8 @@ place is accepted everywhere, and rejected with the same words.
 from __future__ import annotations
 
 import io
+import logging
+import re
 import struct
 import warnings
 from collections.abc import Callable
@@ -16,7 +18,18 @@ import numpy as np
 from PIL import (BmpImagePlugin, GifImagePlugin, Image, ImageOps, JpegImagePlugin, MpoImagePlugin,  # noqa: F401
                  PngImagePlugin, PpmImagePlugin, TiffImagePlugin, UnidentifiedImageError, WebPImagePlugin)
 
+log = logging.getLogger("chromastyle.imaging")
+
 DEFAULT_MAX_PIXELS = 40_000_000  # ~6300², far above any photo we train on, far below a bomb
+# Progressive JPEGs decode scan by scan, each pass over the whole coefficient buffer (~2.4 ms per
+# scan at 16 MP here), and nothing in the format bounds the number of scans: a 156 kB file with one
+# tiny scan repeated 2,000 times took 18 s to decode. Encoders write ~10 (libjpeg) to ~20 scans.
+DEFAULT_MAX_JPEG_SCANS = 100
+MAX_JPEG_SEGMENTS = 2000  # header segments of the first picture: real files have tens; bounds the parse
+# In entropy-coded data a marker is 0xFF followed by a code that is not a stuffed zero, a restart
+# marker (RST0-7) or a fill byte.
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_JPEG_STANDALONE = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})  # markers without a length field
 # Formats Pillow may decode. Photos come in these; everything else (EPS/PostScript, which would
 # run Ghostscript, PDF, PSD, exotic containers) is refused before any plugin parses it.
 # The plugins imported above register exactly these (JPEG also opens multi-picture MPO files from
@@ -25,19 +38,71 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
 
 
 class ImageDecodeError(ValueError):
-    """The bytes are not a usable image; the message says why."""
+    """The bytes are not a usable image; the message says why, `code` names the kind (the
+    service's error code): invalid_image, image_too_large or too_many_scans."""
+
+    def __init__(self, message: str, code: str = "invalid_image"):
+        super().__init__(message)
+        self.code = code
+
+
+def count_jpeg_scans(data: bytes, stop_after: int = DEFAULT_MAX_JPEG_SCANS) -> int:
+    """The number of scans (SOS markers) of a JPEG's first picture, from its bytes alone.
+
+    Walks the marker stream (segment lengths, then a regex over each scan's entropy-coded data),
+    so it costs microseconds where decoding the scans could cost minutes. Stops counting past
+    `stop_after` scans or MAX_JPEG_SEGMENTS segments (either is already refused), at EOI, or where
+    the stream is broken (the decoder then says how).
+    """
+    scans = segments = 0
+    position = 2  # after SOI
+    while position + 1 < len(data) and scans <= stop_after and segments <= MAX_JPEG_SEGMENTS:
+        if data[position] != 0xFF or data[position + 1] == 0xFF:  # garbage or fill bytes: resynchronise
+            found = _JPEG_MARKER.search(data, position)
+            if found is None:
+                break
+            position = found.start()
+            continue
+        code = data[position + 1]
+        if code == 0xD9:  # EOI: the rest (an MPO's other pictures) is never decoded
+            break
+        segments += 1
+        if code in _JPEG_STANDALONE:
+            position += 2
+            continue
+        length = int.from_bytes(data[position + 2:position + 4], "big")
+        if length < 2:
+            break
+        position += 2 + length
+        if code == 0xDA:  # SOS: skip its entropy-coded data up to the next marker
+            scans += 1
+            found = _JPEG_MARKER.search(data, position)
+            if found is None:
+                break
+            position = found.start()
+    return scans if segments <= MAX_JPEG_SEGMENTS else max(scans, stop_after + 1)
+
+
+def _check_jpeg_scans(name: str, raw: bytes, max_scans: int) -> None:
+    """Refuse a JPEG with more scans than any encoder writes, before a single one is decoded."""
+    scans = count_jpeg_scans(raw, stop_after=max_scans)
+    if scans > max_scans:
+        raise ImageDecodeError(f"{name}: JPEG with more than {max_scans} scans (or header segments); "
+                               f"real progressive JPEGs have about 10; re-save the image", "too_many_scans")
 
 
 def decode_image(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 check_size: Callable[[int, int], None] | None = None) -> np.ndarray:
+                 check_size: Callable[[int, int], None] | None = None,
+                 max_jpeg_scans: int = DEFAULT_MAX_JPEG_SCANS) -> np.ndarray:
     """Decode an image into an H×W×3 uint8 sRGB array.
 
     The format is sniffed from the bytes (never from a name or a declared type) and must be one
     of ALLOWED_FORMATS. EXIF orientation is applied; grayscale, palette, CMYK, 16-bit and alpha
     images are converted (alpha is composited on white, as a viewer shows it); animated images
     yield their first frame. `check_size(width, height)` runs on the header's size before any
-    pixel is decoded (the service's geometry limits). Raises ImageDecodeError for empty,
-    non-image, unsupported, truncated or oversized input.
+    pixel is decoded (the service's geometry limits). A JPEG with more than `max_jpeg_scans`
+    scans is refused unread (a scan bomb costs CPU without bound). Raises ImageDecodeError for
+    empty, non-image, unsupported, truncated, oversized or scan-bomb input.
     """
     name = str(data) if isinstance(data, (str, Path)) else "upload"
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
@@ -50,10 +115,12 @@ def decode_image(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS,
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageDecodeError(
-                    f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
-                )
+                    f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}",
+                    "image_too_large")
             if check_size is not None:
                 check_size(width, height)
+            if image.format in ("JPEG", "MPO"):
+                _check_jpeg_scans(name, raw, max_jpeg_scans)
             image.seek(0)  # first frame of an animation
             image.load()
             return to_rgb_array(image)
@@ -95,12 +162,39 @@ ENCODINGS = {  # format -> (Pillow format, media type, save options chosen for s
 }
 
 
+# libwebp's fast method 0 picks its block modes without watching the size of the VP8 header
+# partition (512 kB at most): on a detailed picture of many megapixels (4000² of texture) that
+# partition overflows and the encoder fails ("encoding error 6", VP8_ENC_ERROR_PARTITION0_OVERFLOW).
+# Method 4 (libwebp's default, ~2x slower) chose modes that fit on every such picture tried here.
+WEBP_RETRY_OPTIONS = {"quality": 90, "method": 4}
+WEBP_MAX_SIDE = 16383  # the format's limit per side
+
+
 def encode_image(rgb: np.ndarray, fmt: str = "png") -> tuple[bytes, str]:
-    """H×W×3 uint8 -> (encoded bytes, media type) in `fmt` (png | jpeg | webp)."""
+    """H×W×3 uint8 -> (encoded bytes, media type) in `fmt` (png | jpeg | webp). WebP falls back to
+    PNG (the media type says so) where the WebP encoder cannot encode the picture, never raising."""
+    if fmt == "webp":
+        return _encode_webp(rgb)
     pillow_format, media_type, options = ENCODINGS[fmt]
+    return _save(rgb, pillow_format, options), media_type
+
+
+def _encode_webp(rgb: np.ndarray) -> tuple[bytes, str]:
+    """WebP at the fast setting, then at libwebp's default, then lossless PNG."""
+    if max(rgb.shape[:2]) <= WEBP_MAX_SIDE:
+        for options in (ENCODINGS["webp"][2], WEBP_RETRY_OPTIONS):
+            try:
+                return _save(rgb, "WEBP", options), "image/webp"
+            except (ValueError, OSError) as err:  # Pillow reports libwebp's failures as ValueError
+                log.info("WebP encoding (%s) of a %dx%d picture failed (%s)", options, rgb.shape[1], rgb.shape[0], err)
+    log.warning("a %dx%d picture cannot be encoded as WebP; answered as PNG", rgb.shape[1], rgb.shape[0])
+    return encode_image(rgb, "png")
+
+
+def _save(rgb: np.ndarray, pillow_format: str, options: dict) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format=pillow_format, **options)
-    return buffer.getvalue(), media_type
+    return buffer.getvalue()
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

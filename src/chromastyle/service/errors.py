@@ -61,6 +61,7 @@ ERROR_RESPONSES = {
         408: "the upload did not arrive within package.upload_timeout_s",
         413: "request body larger than package.max_upload_bytes (refused before it is read)",
         415: "not multipart/form-data",
-        503: "overloaded: too many requests in progress; see Retry-After",
+        503: "overloaded (too many requests in progress or uploading), or timeout (the work outlived "
+             "CHROMASTYLE_REQUEST_TIMEOUT_S); see Retry-After",
     }.items()
 }

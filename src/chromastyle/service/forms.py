@@ -80,8 +80,11 @@ def openapi_body(form: type[_Form]) -> dict:
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
-async def read_form(request: Request, form: type[_Form], limits: PackageConfig) -> tuple[dict[str, bytes], _Form]:
-    """Parse and check a multipart request: ({file field: bytes}, validated text fields)."""
+async def read_form(request: Request, form: type[_Form], limits: PackageConfig,
+                    timeout_s: float | None = None) -> tuple[dict[str, bytes], _Form]:
+    """Parse and check a multipart request: ({file field: bytes}, validated text fields); the body
+    must arrive within `timeout_s` (default package.upload_timeout_s), else 408."""
+    timeout_s = limits.upload_timeout_s if timeout_s is None else max(timeout_s, 0.001)
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise ApiError(415, "unsupported_media_type",
@@ -91,10 +94,10 @@ async def read_form(request: Request, form: type[_Form], limits: PackageConfig) 
     try:
         parsed = await asyncio.wait_for(
             request.form(max_files=len(files), max_fields=len(form.model_fields), max_part_size=MAX_TEXT_PART_BYTES),
-            timeout=limits.upload_timeout_s)
+            timeout=timeout_s)
     except TimeoutError:
-        raise ApiError(408, "upload_timeout", f"the request body did not arrive within "
-                                              f"{limits.upload_timeout_s:g} s") from None
+        raise ApiError(408, "upload_timeout", f"the request body did not arrive within {timeout_s:.3g} s "
+                                              f"(package.upload_timeout_s)") from None
     except (MultiPartException, HTTPException) as err:  # Starlette wraps the former in the latter
         raise ApiError(400, "malformed_multipart", f"multipart body: {getattr(err, 'detail', err)}") from None
     except ClientDisconnect:
@@ -140,7 +143,8 @@ async def _split_fields(parsed, form: type[_Form], files: tuple[str, ...]) -> tu
 
 
 def decode_upload(data: bytes, field: str, limits: PackageConfig, max_pixels: int | None = None) -> np.ndarray:
-    """Decode an uploaded image under the service's limits (pixels, sides, aspect ratio) or raise 400."""
+    """Decode an uploaded image under the service's limits (pixels, sides, aspect ratio, JPEG scans)
+    or raise 400."""
     max_pixels = min(limits.max_pixels, max_pixels or limits.max_pixels)
 
     def check_size(width: int, height: int) -> None:
@@ -152,10 +156,9 @@ def decode_upload(data: bytes, field: str, limits: PackageConfig, max_pixels: in
                                                 f"{limits.max_aspect_ratio:g}:1; crop it first", field)
 
     try:
-        return decode_image(data, max_pixels=max_pixels, check_size=check_size)
+        return decode_image(data, max_pixels=max_pixels, check_size=check_size, max_jpeg_scans=limits.max_jpeg_scans)
     except ImageDecodeError as err:
-        code = "image_too_large" if "exceeds the limit" in str(err) else "invalid_image"
-        raise ApiError(400, code, f"{field}: {str(err).removeprefix('upload: ')}", field) from None
+        raise ApiError(400, err.code, f"{field}: {str(err).removeprefix('upload: ')}", field) from None
 
 
 def parse_style_names(text: str, gallery: dict, max_styles: int) -> list[str]:

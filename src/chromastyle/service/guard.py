@@ -141,7 +141,7 @@ class RequestGuard:
 
     def _authorised(self, scope) -> bool:
         headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        given = headers.get(b"x-api-key") or headers.get(b"authorization", "").removeprefix("Bearer ").strip()
+        given = headers.get(b"x-api-key") or _bearer_token(headers.get(b"authorization", ""))
         return bool(given) and hmac.compare_digest(given.encode(), self.api_key.encode())
 
     async def _refuse(self, send, method: str, path: str, status: int, code: str, message: str,
@@ -157,6 +157,13 @@ class RequestGuard:
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _bearer_token(authorization: str) -> str:
+    """The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 7235); "" for any
+    other form: a bare `Authorization: <key>` is not a credential this service accepts."""
+    scheme, _, token = authorization.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def _content_length(scope) -> int | None:

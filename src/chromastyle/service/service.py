@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 from chromastyle.offline import disable_telemetry
@@ -43,7 +44,7 @@ from chromastyle.data.styles import IMAGE_SUFFIXES  # noqa: E402
 from chromastyle.imaging import decode_image, encode_image  # noqa: E402
 from chromastyle.inference import colorize_photo, fit_within, stylize_photo  # noqa: E402
 from chromastyle.model.onnx_runtime import load_for_inference  # noqa: E402
-from chromastyle.service.admission import AdmissionGate, Overloaded  # noqa: E402
+from chromastyle.service.admission import AdmissionGate, Overloaded, UploadLimit  # noqa: E402
 from chromastyle.service.errors import (ERROR_MARKER, ERROR_RESPONSES, ApiError, error_json, log_rejection)
 from chromastyle.service.forms import (ColorizeForm, StylizeForm, StylizeUploadForm, decode_upload,  # noqa: E402
                                        openapi_body, parse_style_names, parse_weights, read_form)
@@ -62,6 +63,9 @@ def served_model_tag() -> str:
 
 MODEL_TAG = served_model_tag()
 REQUEST_TIMEOUT_S = int(os.environ.get("CHROMASTYLE_REQUEST_TIMEOUT_S", 120))
+# BentoML's timeout answers 504 in its own shape, and only if the route has sent nothing yet: the
+# routes answer a little earlier (503 `timeout`, or 408 for an upload) so every answer is the project's.
+ANSWER_WITHIN_S = REQUEST_TIMEOUT_S - min(2.0, max(1.0, 0.1 * REQUEST_TIMEOUT_S), REQUEST_TIMEOUT_S / 2)
 STATIC_DIR = Path(__file__).parent / "static"
 THUMBNAIL_SIDE = 112
 IMAGE_RESPONSES = {200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
@@ -88,7 +92,10 @@ def configured_workers() -> int:
     return load_limits(metadata).workers
 
 
-api = FastAPI(title="chromastyle", description="Colourise grayscale photos and repaint them in a painting's style.")
+# No /docs, /redoc or /openapi.json: FastAPI's pages load scripts and fonts from CDNs, and its spec
+# would be a second one beside /docs.json (BentoML builds that from these routes) and its page at /.
+api = FastAPI(title="chromastyle", description="Colourise grayscale photos and repaint them in a painting's style.",
+              docs_url=None, redoc_url=None, openapi_url=None)
 
 
 @api.exception_handler(ApiError)
@@ -101,13 +108,22 @@ async def _api_error(request: Request, err: ApiError) -> Response:
 
 @api.exception_handler(Overloaded)
 async def _overloaded(request: Request, err: Overloaded) -> Response:
-    return await _api_error(request, ApiError(503, "overloaded", str(err),
+    return await _api_error(request, ApiError(503, err.code, str(err),
                                               headers={"Retry-After": str(err.retry_after_s)}))
 
 
 @api.exception_handler(BodyTooLarge)
 async def _too_large(request: Request, err: BodyTooLarge) -> Response:
     return await _api_error(request, ApiError(413, "payload_too_large", str(err)))
+
+
+def _image_response(body: bytes, media_type: str, requested: str) -> Response:
+    """The result image; where the requested format could not be produced (WebP past its encoder's
+    limits falls back to PNG), X-Chromastyle-Format-Fallback says so beside the Content-Type."""
+    headers = {}
+    if requested != "auto" and media_type != f"image/{requested}":
+        headers["X-Chromastyle-Format-Fallback"] = f"{requested} -> {media_type.removeprefix('image/')}"
+    return Response(body, media_type=media_type, headers=headers)
 
 
 def _out_of_memory(err: BaseException) -> bool:
@@ -146,40 +162,44 @@ class Chromastyle:
                                            limits.queue_timeout_s)
         self.stylize_gate = AdmissionGate("stylize", limits.stylize_concurrency, limits.queue_size,
                                           limits.queue_timeout_s)
+        self.uploads = UploadLimit(limits.max_uploads_in_flight)
 
     # -- the image APIs -----------------------------------------------------------------------------
     @api.post("/colorize", response_class=Response, responses=IMAGE_RESPONSES,
               openapi_extra=openapi_body(ColorizeForm))
     async def colorize(self, request: Request) -> Response:
         """Colourise a (grayscale or any) photo; the result has the input's full resolution."""
-        with self.colorize_gate.admit() as gate:
-            uploads, form = await read_form(request, ColorizeForm, self.limits)
-            body, media_type = await gate.run(self._guarded, self._colorize_bytes, uploads["image"],
-                                              form.response_format(uploads["image"]))
-        return Response(body, media_type=media_type)
+        deadline = time.monotonic() + ANSWER_WITHIN_S
+        uploads, form = await self._receive(request, ColorizeForm, self.colorize_gate, deadline)
+        body, media_type = await self.colorize_gate.run(deadline - time.monotonic(), self._guarded,
+                                                        self._colorize_bytes, uploads["image"],
+                                                        form.response_format(uploads["image"]))
+        return _image_response(body, media_type, form.format)
 
     @api.post("/stylize", response_class=Response, responses=IMAGE_RESPONSES,
               openapi_extra=openapi_body(StylizeForm))
     async def stylize(self, request: Request) -> Response:
         """Colourise, then repaint in gallery style(s): `style_name` (several as `a,b`, mixed by
         `weights` like `0.7,0.3`), `alpha` in [0, 1], `preserve_color`."""
-        with self.stylize_gate.admit() as gate:
-            uploads, form = await read_form(request, StylizeForm, self.limits)
-            names = parse_style_names(form.style_name, self.gallery, self.limits.max_styles)
-            weights = parse_weights(form.weights, len(names))
-            body, media_type = await gate.run(self._guarded, self._stylize_bytes, uploads["image"], names, None,
-                                              weights, form)
-        return Response(body, media_type=media_type)
+        deadline = time.monotonic() + ANSWER_WITHIN_S
+        uploads, form = await self._receive(request, StylizeForm, self.stylize_gate, deadline)
+        names = parse_style_names(form.style_name, self.gallery, self.limits.max_styles)
+        weights = parse_weights(form.weights, len(names))
+        body, media_type = await self.stylize_gate.run(deadline - time.monotonic(), self._guarded,
+                                                       self._stylize_bytes, uploads["image"], names, None, weights,
+                                                       form)
+        return _image_response(body, media_type, form.format)
 
     @api.post("/stylize_upload", response_class=Response, responses=IMAGE_RESPONSES,
               openapi_extra=openapi_body(StylizeUploadForm))
     async def stylize_upload(self, request: Request) -> Response:
         """Colourise, then repaint in the style of an uploaded painting (`style_image`)."""
-        with self.stylize_gate.admit() as gate:
-            uploads, form = await read_form(request, StylizeUploadForm, self.limits)
-            body, media_type = await gate.run(self._guarded, self._stylize_bytes, uploads["image"], [],
-                                              uploads["style_image"], None, form)
-        return Response(body, media_type=media_type)
+        deadline = time.monotonic() + ANSWER_WITHIN_S
+        uploads, form = await self._receive(request, StylizeUploadForm, self.stylize_gate, deadline)
+        body, media_type = await self.stylize_gate.run(deadline - time.monotonic(), self._guarded,
+                                                       self._stylize_bytes, uploads["image"], [],
+                                                       uploads["style_image"], None, form)
+        return _image_response(body, media_type, form.format)
 
     @api.get("/styles", responses=ERROR_RESPONSES)
     async def styles(self) -> list[dict[str, str]]:
@@ -193,6 +213,14 @@ class Chromastyle:
         return {"bento_model": str(self.bento_model.tag), "labels": self.labels, "worker_pid": os.getpid(),
                 "loss_network": self.model.cfg.loss_network, "device": "cpu", "runtime": self.limits.runtime,
                 "limits": self.limits.service_limits()}
+
+    async def _receive(self, request: Request, form, gate: AdmissionGate, deadline: float):
+        """The request's upload and fields, read before its gate admits it (a client trickling its body
+        in holds no compute place), under the upload limit, and within the request's deadline."""
+        gate.check()  # a full gate sheds at once, before any of the body is read
+        with self.uploads:
+            timeout_s = min(self.limits.upload_timeout_s, deadline - time.monotonic())
+            return await read_form(request, form, self.limits, timeout_s)
 
     # -- the work (on the gate's threads) ---------------------------------------------------------
     @staticmethod

@@ -25,9 +25,30 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
+// The images stay hidden until they have a source (no broken-image placeholder before an upload).
+function showImage(id, url) {
+  const image = $(id);
+  if (image.src.startsWith("blob:")) URL.revokeObjectURL(image.src);
+  if (url) image.src = url; else image.removeAttribute("src");
+  image.hidden = !url;
+}
+
+// A result belongs to the photo and settings it came from: cleared by an error or a new photo.
+function clearResult() {
+  showImage("after", null);
+  $("download").hidden = true;
+  $("download").removeAttribute("href");
+}
+
+// The button names what it will do: with a gallery style or an uploaded painting it stylises.
+function actionLabel() {
+  return styleName || $("style-file").files.length ? "Stylise" : "Colourise";
+}
+
 function setPhoto(file) {
   photo = file;
-  $("before").src = URL.createObjectURL(file);
+  showImage("before", URL.createObjectURL(file));
+  clearResult();
   $("go").disabled = false;
   showError("");
 }
@@ -43,8 +64,10 @@ async function loadGallery() {
     button.title = name;
     const image = document.createElement("img");
     image.src = thumbnail;
-    image.alt = name;
-    button.appendChild(image);
+    image.alt = "";  // the name is shown below it
+    const label = document.createElement("span");
+    label.textContent = name;
+    button.append(image, label);
     $("gallery").appendChild(button);
   }
 }
@@ -56,7 +79,10 @@ $("gallery").addEventListener("click", (event) => {
   button.classList.add("selected");
   styleName = button.dataset.style;
   $("style-file").value = "";
+  $("go").textContent = actionLabel();
 });
+
+$("style-file").addEventListener("change", () => { $("go").textContent = actionLabel(); });
 
 $("pick").addEventListener("click", () => $("file").click());
 $("file").addEventListener("change", () => $("file").files[0] && setPhoto($("file").files[0]));
@@ -87,16 +113,17 @@ $("go").addEventListener("click", async () => {
     if (!response.ok) throw new Error(await errorMessage(response));
     const blob = await response.blob();
     const url = URL.createObjectURL(blob);
-    $("after").src = url;
+    showImage("after", url);
     $("download").href = url;
     $("download").download = `chromastyle.${(blob.type.split("/")[1] || "png").replace("jpeg", "jpg")}`;
     $("download").hidden = false;
     showError("");
   } catch (err) {
+    clearResult();
     showError(`Could not process this image: ${err.message}`);
   } finally {
     $("go").disabled = false;
-    $("go").textContent = "Colourise";
+    $("go").textContent = actionLabel();
   }
 });
 
