@@ -45,3 +45,22 @@ def test_calibration_undoes_a_uniform_desaturation_and_is_saved(tmp_path):
     model, table = calibrate_chroma_gain(model, photos, max_gain=2.5, max_delta_cf=100.0, step=0.25)
     assert model.cfg.chroma_gain == pytest.approx(2.0) and len(table) == 7
     assert model.cfg.chroma_gain == pytest.approx(max(table, key=lambda r: r["psnr"])["gain"])
+
+
+class Vivid(Muted):
+    """A 'colouriser' that paints 1.6× the true chroma: confidently too colourful."""
+
+    def forward(self, lightness):
+        return super().forward(lightness) * 3.2
+
+
+def test_calibration_mutes_a_model_that_is_too_colourful():
+    from chromastyle.colour import AB_SCALE, rgb_to_l_ab, uint8_to_tensor
+
+    photos = [photo(4, size=(64, 64))]
+    colorizer = Vivid()
+    colorizer.ab = rgb_to_l_ab(uint8_to_tensor(photos[0]))[1] / AB_SCALE
+    model = Chromastyle(ModelConfig(base_channels=8, work_side=64), colorizer=colorizer)
+    model, table = calibrate_chroma_gain(model, photos, max_gain=2.0, max_delta_cf=100.0, step=0.05, min_gain=0.5)
+    assert min(row["gain"] for row in table) == pytest.approx(0.5)
+    assert model.cfg.chroma_gain == pytest.approx(1 / 1.6, abs=0.05)

@@ -162,3 +162,28 @@ def test_contact_sheet_puts_photos_of_any_size_side_by_side():
     photos = [photo(i, size=(30 + 20 * i, 90)) for i in range(5)]
     sheet = contact_sheet([photos, photos, photos], ["input", "model", "truth"], per_row=2, cell=40)
     assert sheet.ndim == 3 and sheet.shape[1] > 6 * 60 and sheet.shape[0] > 3 * 40
+
+
+def test_hue_accuracy_counts_chromatic_pixels_whose_hue_is_within_30_degrees():
+    import torch
+
+    from chromastyle.colour import l_ab_to_rgb, rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor
+    from chromastyle.metrics.fidelity import hue_accuracy
+    from conftest import photo
+
+    truth = photo(9, size=(48, 40))
+    lightness, ab = rgb_to_l_ab(uint8_to_tensor(truth))
+
+    def rotated(degrees: float):
+        angle = torch.tensor(degrees).deg2rad()
+        a, b = ab[:, :1], ab[:, 1:]
+        turned = torch.cat([a * angle.cos() - b * angle.sin(), a * angle.sin() + b * angle.cos()], dim=1)
+        return tensor_to_uint8(l_ab_to_rgb(lightness, turned))[0]
+
+    assert hue_accuracy([truth], [truth]) == 1.0
+    gray = tensor_to_uint8(l_ab_to_rgb(lightness, torch.zeros_like(ab)))[0]
+    assert hue_accuracy([gray], [truth]) == 0.0, "no colour is no right hue"
+    assert hue_accuracy([rotated(15)], [truth]) > 0.9
+    assert hue_accuracy([rotated(90)], [truth]) < 0.05
+    # Pooled over photos: a photo with no chromatic pixel adds nothing.
+    assert hue_accuracy([truth, gray], [truth, gray]) == 1.0

@@ -22,6 +22,7 @@ from chromastyle.offline import disable_telemetry
 
 log = logging.getLogger("chromastyle.cli")
 
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 USAGE_ERROR = 100  # exit status for bad arguments; 1..99 = that many inputs failed
 EXAMPLES = """\
 examples:
@@ -305,7 +306,12 @@ def run(args: argparse.Namespace, jobs: list[Job], styles: list, weights, root: 
                 out = stylize_photo(model, rgb, styles, limits, weights, args.alpha, args.preserve_color)
             else:
                 out = colorize_photo(model, rgb, limits)
-            job.target.write_bytes(encode_image(out, args.format)[0])
+            data, media_type = encode_image(out, args.format)
+            target = job.target
+            if media_type != MEDIA_TYPES[args.format]:  # WebP past its encoder's limits: lossless PNG
+                target = target.with_suffix(".png")
+                log.warning("%s: cannot be encoded as %s; written as PNG to %s", job.source, args.format, target)
+            target.write_bytes(data)
         except (ImageDecodeError, OSError, ValueError) as err:
             log.error("%s: %s (skipped)", job.source, err)
             failures += 1

@@ -81,6 +81,7 @@ class TrainConfig(_Section):
     feature_loss_weight: float = Field(0.0, ge=0.0)
     adversarial_weight: float = Field(0.3, ge=0.0)
     chroma_gain: float | Literal["calibrate"] = "calibrate"
+    min_chroma_gain: float = Field(0.5, gt=0.0, le=1.0)
     max_chroma_gain: float = Field(2.0, ge=1.0)
     calibration_max_delta_cf: float = Field(15.0, ge=0.0)
     lr_stylizer: float = Field(1e-3, gt=0)

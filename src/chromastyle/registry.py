@@ -107,8 +107,14 @@ def log_run_metadata(run_id: str, params: dict, tags: dict[str, str]) -> None:
         client.set_tag(run_id, key, value)
 
 
+# Sections of the evaluation that are not the test split's own figures keep their names; the test
+# split's systems (model, grayscale, champion) are logged as `test.<system>.<figure>`, beside `external.*`.
+NOT_TEST_SPLIT = ("external", "style", "hints")
+
+
 def log_evaluation(run_id: str, metrics: dict, artifacts: list[Path]) -> None:
-    numeric = {k.replace("/", "."): v for k, v in _flatten(metrics).items() if isinstance(v, (int, float))}
+    named = {(k if k in NOT_TEST_SPLIT or not isinstance(v, dict) else f"test/{k}"): v for k, v in metrics.items()}
+    numeric = {k.replace("/", "."): v for k, v in _flatten(named).items() if isinstance(v, (int, float))}
     mlflow.log_metrics({k: float(v) for k, v in numeric.items()}, run_id=run_id)
     client = MlflowClient()
     for path in artifacts:

@@ -25,7 +25,7 @@ import torch
 from chromastyle.colour import grayscale_rgb, rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor
 from chromastyle.metrics.colourfulness import colourfulness, colourfulness_category
 from chromastyle.metrics.fid import fid_unavailable_reason, standard_fid
-from chromastyle.metrics.fidelity import psnr, ssim
+from chromastyle.metrics.fidelity import hue_accuracy, psnr, ssim
 from chromastyle.metrics.frechet import FEATURE_NAME, LabStatisticsFeatures, frechet_distance, kernel_distance
 from chromastyle.metrics.grid import fit_cell, image_grid, label
 from chromastyle.metrics.learned import LEARNED_NAME, LearnedFeatureMetrics
@@ -101,6 +101,7 @@ def system_metrics(outputs: list[np.ndarray], truth: list[np.ndarray], learned: 
             "kid_offline": kid_mean,
             "psnr": float(np.mean([psnr(o, t) for o, t in zip(outputs, truth)])),
             "ssim": float(np.mean([ssim(o, t) for o, t in zip(outputs, truth)])),
+            "hue_accuracy": hue_accuracy(outputs, truth),
         }
         if len(truth) > KID_SUBSET:  # with fewer images every KID subset is the whole set: its std is noise
             figures["kid_offline_std"] = kid_std

@@ -1,11 +1,16 @@
-"""Pixel fidelity to the ground truth, per image at its own size: PSNR and SSIM."""
+"""Fidelity to the ground truth, per image at its own size: PSNR, SSIM and hue accuracy."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from chromastyle.colour import uint8_to_tensor
+from chromastyle.colour import rgb_to_l_ab, uint8_to_tensor
+
+CHROMATIC = 10.0      # C*ab of the truth above which a pixel has a colour to get right (below: near gray)
+HUE_TOLERANCE = 30.0  # degrees of hue angle within which the colourised hue counts as right
+VISIBLE_HUE = 2.0     # C*ab of the output below which it shows no hue (about one just-noticeable difference)
 
 
 def psnr(output: np.ndarray, truth: np.ndarray) -> float:
@@ -17,3 +22,24 @@ def psnr(output: np.ndarray, truth: np.ndarray) -> float:
 def ssim(output: np.ndarray, truth: np.ndarray) -> float:
     """SSIM (torchmetrics, Gaussian 11×11) of one H×W×3 uint8 image against its ground truth."""
     return float(structural_similarity_index_measure(uint8_to_tensor(output), uint8_to_tensor(truth), data_range=1.0))
+
+
+def hue_hits(output: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
+    """(pixels with the right hue, chromatic pixels of the truth) of one H×W×3 uint8 image: a
+    chromatic pixel (C*ab > CHROMATIC) is right when the output shows a hue (C*ab > VISIBLE_HUE)
+    within HUE_TOLERANCE degrees of the truth's. PSNR forgives a muted wrong colour; this does not."""
+    _, ab_out = rgb_to_l_ab(uint8_to_tensor(output))
+    _, ab_true = rgb_to_l_ab(uint8_to_tensor(truth))
+    chromatic = ab_true.norm(dim=1) > CHROMATIC
+    visible = ab_out.norm(dim=1) > VISIBLE_HUE
+    difference = torch.atan2(ab_out[:, 1], ab_out[:, 0]) - torch.atan2(ab_true[:, 1], ab_true[:, 0])
+    wrapped = torch.rad2deg(torch.atan2(torch.sin(difference), torch.cos(difference))).abs()
+    right = chromatic & visible & (wrapped <= HUE_TOLERANCE)
+    return int(right.sum()), int(chromatic.sum())
+
+
+def hue_accuracy(outputs: list[np.ndarray], truth: list[np.ndarray]) -> float:
+    """Share of the truth's chromatic pixels, over all photos, whose colourised hue is right (hue_hits)."""
+    hits = [hue_hits(o, t) for o, t in zip(outputs, truth)]
+    chromatic = sum(total for _, total in hits)
+    return sum(right for right, _ in hits) / chromatic if chromatic else float("nan")

@@ -4,7 +4,8 @@ the stylizer's figures, and the pictures (sample grid, external contact sheet, s
 from __future__ import annotations
 
 SYSTEM_COLUMNS = [("colourfulness", "CF"), ("colourfulness_category", "category"), ("delta_cf", "ΔCF ↓"),
-                  ("psnr", "PSNR ↑"), ("ssim", "SSIM ↑"), ("frechet_effnet_lite0", "Fréchet (EffNet-Lite0) ↓"),
+                  ("psnr", "PSNR ↑"), ("ssim", "SSIM ↑"), ("hue_accuracy", "hue within 30° ↑"),
+                  ("frechet_effnet_lite0", "Fréchet (EffNet-Lite0) ↓"),
                   ("kid_effnet_lite0", "KID (EffNet-Lite0) ↓"), ("semantic_agreement", "top-1 agreement ↑"),
                   ("frechet_offline", "Fréchet (offline) ↓"), ("kid_offline", "KID (offline) ↓"), ("fid", "FID ↓")]
 SYSTEMS = ("model", "champion", "grayscale")
@@ -57,7 +58,8 @@ def evaluation_markdown(metrics: dict, grid_file: str, external_sheet: str | Non
 
 # What `dvc exp show` / `dvc metrics diff` compare: a few numbers per system, named for what they are.
 # Everything else (per-style losses, KID, categories, the FID note) is in reports/evaluation.json.
-HEADLINE = {"model": ("psnr", "ssim", "delta_cf", "frechet_effnet_lite0", "semantic_agreement", "frechet_offline"),
+HEADLINE = {"model": ("psnr", "ssim", "delta_cf", "hue_accuracy", "frechet_effnet_lite0", "semantic_agreement",
+                      "frechet_offline"),
             "grayscale": ("psnr", "delta_cf"),
             "champion": ("psnr", "delta_cf", "frechet_effnet_lite0", "frechet_offline")}
 STYLE_HEADLINE = ("judge_style_loss_drop_alpha1", "decoder_reconstruction_l1")

@@ -2,9 +2,10 @@
 
 A regression colouriser hedges: where a colour is uncertain, the L1 optimum is a muted one, so
 its photos come out less colourful than real ones (large ΔCF). Multiplying ab by a gain g > 1
-restores colourfulness, but costs PSNR where the hue is wrong. The gain is chosen on the
-validation split — whole photos at their own size, through `Chromastyle.colorize`, as users see
-them — as the highest-PSNR gain among those whose colourfulness gap is within `max_delta_cf`
+restores colourfulness, but costs PSNR where the hue is wrong; a gain g < 1 mutes a model that is
+confidently wrong (a muted right hue costs less than a vivid wrong one), so both directions are
+searched. The gain is chosen on the validation split — whole photos at their own size, through
+`Chromastyle.colorize`, as users see them — as the highest-PSNR gain among those whose colourfulness gap is within `max_delta_cf`
 (or the smallest gap, when none is). The test split and external-test never take part.
 """
 
@@ -49,12 +50,13 @@ def choose_gain(rows: list[dict[str, float]], max_delta_cf: float) -> dict[str, 
 
 
 def calibrate_chroma_gain(model: Chromastyle, photos: list[np.ndarray], max_gain: float,
-                          max_delta_cf: float, step: float = 0.05) -> tuple[Chromastyle, list[dict[str, float]]]:
+                          max_delta_cf: float, step: float = 0.05,
+                          min_gain: float = 1.0) -> tuple[Chromastyle, list[dict[str, float]]]:
     """Set model.cfg.chroma_gain from the validation photos; returns the model and the gain table."""
     if not photos:
         log.warning("no validation photos: chroma gain stays %.2f", model.cfg.chroma_gain)
         return model, []
-    rows = gain_table(model, photos, np.round(np.arange(1.0, max_gain + 1e-9, step), 4))
+    rows = gain_table(model, photos, np.round(np.arange(min_gain, max_gain + 1e-9, step), 4))
     chosen = choose_gain(rows, max_delta_cf)
     model.cfg = replace(model.cfg, chroma_gain=chosen["gain"])
     log.info("chroma gain %.2f on %d validation photos: PSNR %.2f dB, colourfulness %.1f (ΔCF %.1f)",

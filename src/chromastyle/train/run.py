@@ -104,7 +104,7 @@ def train(params: Params, prepared_dir: Path, model_dir: Path, checkpoint_dir: P
     if params.train.chroma_gain == "calibrate" and raw_dir is not None:
         photos, _ = load_originals(raw_dir, prepared_dir, "val", limit=MAX_CALIBRATION_PHOTOS)
         _, table = calibrate_chroma_gain(result.model, photos, params.train.max_chroma_gain,
-                                         params.train.calibration_max_delta_cf)
+                                         params.train.calibration_max_delta_cf, min_gain=params.train.min_chroma_gain)
         result.calibration = table
         result.summary["chroma_gain"] = result.model.cfg.chroma_gain
     result.model.save(model_dir)
