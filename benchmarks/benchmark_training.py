@@ -101,11 +101,24 @@ def child(setting: str, steps: int) -> dict:
     return figures
 
 
+def reference_images_per_s() -> float:
+    """The pix2pix reference of benchmarks/benchmark_model.py (G + D step, 128², batch 16, native
+    kernels): how fast this machine is today, against the figures other machines printed."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from benchmark_model import Pix2PixPatchGAN, Pix2PixUNet, train_images_per_s
+
+    torch.manual_seed(0)
+    return train_images_per_s(Pix2PixUNet(128), Pix2PixPatchGAN(), 128, 16, 5, torch.device("cpu"), 100.0,
+                              channels_last=False)
+
+
 def run_child(setting: str, steps: int) -> dict:
     from chromastyle.numerics import CPU_ISA_ENV, environment
 
     env = {k: v for k, v in os.environ.items() if k not in CPU_ISA_ENV["avx2"]}
-    env.update(environment(setting), OMP_WAIT_POLICY="PASSIVE")
+    env.update(environment(setting if setting != "reference" else "native"), OMP_WAIT_POLICY="PASSIVE")
     out = subprocess.run([sys.executable, __file__, "--child", setting, "--steps", str(steps)], env=env, cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -121,12 +134,17 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(2)
-        print(json.dumps(child(args.child, args.steps)))
+        if args.child == "reference":
+            print(json.dumps({"pix2pix_128": reference_images_per_s()}))
+        else:
+            print(json.dumps(child(args.child, args.steps)))
         return
     results: dict[str, list[dict]] = {"native": [], "avx2": []}
     for _ in range(args.rounds):
         for setting in results:
             results[setting].append(run_child(setting, args.steps))
+    reference = run_child("reference", 0)["pix2pix_128"]
+    print(f"pix2pix reference (128², G+D, native kernels): {reference:.1f} img/s in this run")
     print(f"kernels: native = {results['native'][0]['capability']}, pinned = {results['avx2'][0]['capability']}; "
           f"{args.steps} steps per phase, {args.rounds} round(s), median shown")
     print(f"{'phase':<12} {'native img/s':>12} {'avx2 img/s':>11} {'avx2/native':>11}   share of the phase's time (avx2)")
