@@ -48,8 +48,9 @@ def train_flow(params: Params):
         "params_hash": fingerprint(params.model_dump(mode="json", by_alias=True)),
     })
     splits = pd.read_csv(PREPARED_DIR / "split.csv")
-    registry.log_dataset(run_id, splits[splits["split"] == "train"], str(params.data.source),
-                         f"photos ({params.data.source})", data_md5.removesuffix(".dir")[:32], "training")
+    sources = ", ".join(path.as_posix() for path in params.data.source)
+    registry.log_dataset(run_id, splits[splits["split"] == "train"], sources, f"photos ({sources})",
+                         data_md5.removesuffix(".dir")[:32], "training")
     result = train_model(params, run_id, data_hash)
     difference = export_for_runtimes(result.model)
     cfg = result.model.cfg
@@ -60,7 +61,8 @@ def train_flow(params: Params):
     registry.describe_run(run_id, run_description(params, result, data_md5))
     METRICS_DIR.mkdir(exist_ok=True)
     (METRICS_DIR / "train.json").write_text(json.dumps(final_losses(result.curve), indent=2))
-    write_curves(result.curve)
+    write_curves(result.curve, {"colorizer": params.train.colorizer_steps, "finetune": params.train.finetune_steps,
+                                "adversarial": params.train.adversarial_steps, "stylizer": params.train.stylizer_steps})
     if result.calibration:
         registry.log_table(run_id, result.calibration, "calibration/chroma_gain.json")
     return run_id
@@ -85,7 +87,7 @@ def run_description(params: Params, result, data_md5: str) -> str:
     losses = final_losses(result.curve, keys=None)
     lines = [f"Trains the colouriser ({params.train.colorizer_steps} steps at {params.train.image_size}², "
              f"batch {params.train.batch_size}, adversarial weight {params.train.adversarial_weight:g}) and "
-             f"the stylizer ({params.train.stylizer_steps} steps) on `{params.data.source}` "
+             f"the stylizer ({params.train.stylizer_steps} steps) on `{', '.join(p.as_posix() for p in params.data.source)}` "
              f"(DVC data {data_md5}).", "",
              "| phase | final losses | images/s |", "|---|---|---|"]
     for phase, figures in losses.items():
@@ -111,17 +113,26 @@ def final_losses(curve: list[dict], keys: tuple[str, ...] | None = HEADLINE_LOSS
 CURVES = {"colorizer": ("colorizer", "finetune", "adversarial"), "stylizer": ("stylizer",)}
 
 
-def write_curves(curve: list[dict]) -> None:
+# Every loss a part can log, so that each CSV has the same columns in every run: `dvc plots diff`
+# drops a revision from a chart when one of its fields is missing (g_adv and d_loss of an L1-only run).
+CURVE_COLUMNS = {"colorizer": ("g_l1", "g_adv", "d_loss", "g_feature", "g_loss"),
+                 "stylizer": ("style_loss", "content_loss", "reconstruction_l1", "stylizer_loss")}
+
+
+def write_curves(curve: list[dict], phase_steps: dict[str, int]) -> None:
     """metrics/<part>_curve.csv for `dvc plots`: one file per part (the colouriser's three phases,
-    the stylizer), x = the global step, so each chart shows only the losses of its own part."""
+    the stylizer). x = the part's own step (the colouriser's counted over its three phases, the
+    stylizer's from 0), so runs with other phase lengths line up in `dvc plots diff`; losses a run
+    did not log are empty cells, never missing columns."""
     frame = pd.DataFrame(curve)
     for part, phases in CURVES.items():
         indices = [PHASES.index(phase) for phase in phases if phase in PHASES]
-        rows = frame[frame["phase"].isin(indices)] if len(frame) else frame
-        rows = rows.assign(phase=[PHASES[int(i)] for i in rows["phase"]]) if len(rows) else rows
-        rows = rows.dropna(axis=1, how="all")
-        (rows if len(rows.columns) else pd.DataFrame(columns=["step"])).to_csv(
-            METRICS_DIR / f"{part}_curve.csv", index=False)
+        rows = frame[frame["phase"].isin(indices)] if len(frame) else pd.DataFrame(columns=["phase", "step"])
+        offset = sum(phase_steps[p] for p in PHASES[:PHASES.index(phases[0])])
+        table = pd.DataFrame({"step": rows["step"] - offset, "phase": [PHASES[int(i)] for i in rows["phase"]]})
+        for column in CURVE_COLUMNS[part]:
+            table[column] = rows[column] if column in rows else float("nan")
+        table.to_csv(METRICS_DIR / f"{part}_curve.csv", index=False)
 
 
 DISTRIBUTED = Distributed()  # set by launch() under torchrun

@@ -170,3 +170,23 @@ def test_a_change_of_training_code_starts_a_fresh_run(tmp_path, monkeypatch):
     assert before == run.training_fingerprint(params, "data")
     monkeypatch.setattr(run, "training_code_version", lambda: "edited")
     assert run.training_fingerprint(params, "data") != before
+
+
+def test_loss_curves_keep_their_columns_and_each_part_counts_its_own_steps(tmp_path, monkeypatch):
+    """`dvc plots diff main <exp>` needs every field in every revision (an L1-only run logs no g_adv)
+    and x values that line up between runs with other phase lengths."""
+    import pandas as pd
+
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    from flows import train as train_flow
+
+    monkeypatch.setattr(train_flow, "METRICS_DIR", tmp_path)
+    curve = [{"phase": 0, "step": 10, "g_l1": 0.5, "g_loss": 5.0}, {"phase": 0, "step": 20, "g_l1": 0.4, "g_loss": 4.0},
+             {"phase": 3, "step": 30, "style_loss": 1.0, "content_loss": 0.5, "reconstruction_l1": 0.2,
+              "stylizer_loss": 21.0}]
+    train_flow.write_curves(curve, {"colorizer": 20, "finetune": 0, "adversarial": 0, "stylizer": 10})
+    colorizer = pd.read_csv(tmp_path / "colorizer_curve.csv")
+    stylizer = pd.read_csv(tmp_path / "stylizer_curve.csv")
+    assert {"g_l1", "g_adv", "d_loss"} <= set(colorizer.columns) and colorizer["g_adv"].isna().all()
+    assert list(colorizer["step"]) == [10, 20]
+    assert list(stylizer["step"]) == [10] and stylizer["style_loss"].tolist() == [1.0]

@@ -142,7 +142,10 @@ def provenance_tags(source_name: str) -> dict[str, str]:
     produced a run, plus whether the working tree had uncommitted changes."""
     tags = {"mlflow.source.type": "LOCAL", "mlflow.source.name": source_name,
             "mlflow.source.git.commit": git("rev-parse", "HEAD") or "unknown",
-            "git_dirty": str(bool(git("status", "--porcelain", "-uno")))}
+            # Code or params that differ from the commit: the pipeline's own outputs (the lock,
+            # metrics, reports), which `dvc repro` rewrites as it goes, do not count.
+            "git_dirty": str(bool(git("status", "--porcelain", "-uno", "--", ".", ":(exclude)dvc.lock",
+                                      ":(exclude)metrics", ":(exclude)reports")))}
     branch = git("rev-parse", "--abbrev-ref", "HEAD")
     if branch and branch != "HEAD":
         tags["mlflow.source.git.branch"] = branch
@@ -310,6 +313,11 @@ def version_description(metrics: dict, tags: dict[str, str], model_cfg):
             figures += f", Fréchet (EfficientNet-Lite0) {model['frechet_effnet_lite0']:.2f}"
         decision = "**Champion**" if promoted else "**Rejected** by the gate (challenger only)"
         external = f"\n\nExternal test: {external_summary(metrics['external'])}." if "external" in metrics else ""
+        if "champion" in metrics.get("external", {}):
+            champion = metrics["external"]["champion"]
+            external += (f" The current champion on the same photos: PSNR {champion.get('psnr', float('nan')):.2f} dB, "
+                         f"ΔCF {champion.get('delta_cf', float('nan')):.1f}, Fréchet (EfficientNet-Lite0) "
+                         f"{champion.get('frechet_effnet_lite0', float('nan')):.2f}.")
         return (f"{decision}: {reason}.\n\n"
                 f"Version {version}: colouriser `{getattr(model_cfg, 'encoder', 'scratch')}` + AdaIN stylizer "
                 f"(loss network {model_cfg.loss_network}); test split: {figures} on "

@@ -32,7 +32,8 @@ def evaluation_markdown(metrics: dict, grid_file: str, external_sheet: str | Non
              "(colouriser at its working resolution, ab upsampled onto the full-size L).",
              f"Learned Fréchet/KID features: {metrics.get('learned_backbone', 'not computed')}. "
              f"Offline Fréchet/KID features: `{metrics['frechet_backbone']}` (weight-free colour + structure "
-             f"statistics). Neither is FID. Standard FID: {fid}.", "",
+             f"statistics). Neither is FID. Standard FID: {fid}. KID is an unbiased estimate: where two sets do "
+             f"not differ beyond sampling noise it can come out slightly below 0.", "",
              f"## Test split ({metrics['test_images']} photos from the training sources, never trained on)", ""]
     lines += _system_table(metrics)
     if "external" in metrics:
