@@ -175,10 +175,21 @@ def test_help_lists_every_option_of_every_command(capsys):
         assert option in text, option
 
 
-def test_a_failing_input_after_others_were_written_counts_as_one_failure(model_dir, tmp_path, capsys):
+def test_a_failing_input_after_others_were_written_counts_as_one_failure(model_dir, tmp_path, monkeypatch):
+    """An error of the model on one input (after another was written) is that input's failure
+    (status 1), never 100 ("nothing done")."""
+    import chromastyle.inference as inference
+
+    real = inference.colorize_photo
+
+    def fails_on_b(model, rgb, limits):
+        if rgb.shape[:2] == (7, 9):
+            raise ValueError("cannot colourise this one")
+        return real(model, rgb, limits)
+
+    monkeypatch.setattr(inference, "colorize_photo", fails_on_b)
     good = write(tmp_path / "a.png", photo(5))
-    tiny = write(tmp_path / "b.png", photo(6, size=(1, 1)))  # decodes, but no model can colourise 1×1
+    bad = write(tmp_path / "b.png", photo(6, size=(7, 9)))
     out = tmp_path / "out"
-    status = main(["colorize", str(good), str(tiny), "--model", str(model_dir), "-o", str(out)])
-    assert (out / "a_colorized.png").is_file()
-    assert status in (0, 1) and status != USAGE_ERROR
+    assert main(["colorize", str(good), str(bad), "--model", str(model_dir), "-o", str(out)]) == 1
+    assert (out / "a_colorized.png").is_file() and not (out / "b_colorized.png").exists()
