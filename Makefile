@@ -17,7 +17,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test test-fast lint baseline install serve ui clean-outputs
+.PHONY: run test test-fast lint baseline seed-study install serve ui clean-outputs
 
 run: install ## set up, then the whole pipeline on the shipped data (dvc repro, one Prefect server for all stages)
 	python -m flows.with_prefect dvc repro
@@ -35,6 +35,9 @@ baseline: install ## back to the committed baseline after experiments (they stay
 	git checkout -- dvc.lock params.yaml metrics reports
 	dvc checkout || { echo "== some committed outputs are not in this clone's DVC cache: rebuilding them (dvc repro) =="; \
 	  python -m flows.with_prefect dvc repro; }
+
+seed-study: install ## every recipe of benchmarks/seed_study.yaml on 3 seeds (DVC experiments), then mean ± sd
+	python -m flows.with_prefect python benchmarks/seed_study.py run
 
 install: $(STAMP)
 

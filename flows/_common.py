@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from chromastyle.offline import disable_telemetry
+# A stage runs the code of the tree it sits in. Under `dvc exp run --queue` that tree is a temporary
+# copy of the experiment's commit, while the editable install points at the workspace, which may have
+# changed since the experiment was queued: the copy's own src/ goes first.
+_OWN_SOURCE = Path(__file__).resolve().parent.parent / "src"
+if (_OWN_SOURCE / "chromastyle").is_dir() and str(_OWN_SOURCE) not in sys.path[:1]:
+    sys.path.insert(0, str(_OWN_SOURCE))
+
+from chromastyle.offline import disable_telemetry  # noqa: E402
 
 disable_telemetry()  # before Prefect, MLflow, albumentations or DVC are imported
 # Before torch loads its OpenMP runtime: idle threads sleep instead of spinning. On a 2-core machine

@@ -44,6 +44,7 @@ def _project_path(path: Path) -> Path:
 def compute(params: Params, model: Chromastyle, champion: Chromastyle | None):
     cfg = params.evaluate
     test = PhotoSet("test", *load_originals(RAW_DIR, PREPARED_DIR, "test", limit=cfg.max_images))
+    validation = PhotoSet("validation", *load_originals(RAW_DIR, PREPARED_DIR, "val", limit=cfg.max_images))
     external = PhotoSet("external-test", *load_photo_folder(_project_path(cfg.external_test), cfg.max_images))
     crops, _ = load_split(PREPARED_DIR, "test")
     style_content = np.stack([square_crop(crop, STYLE_SIDE) for crop in crops[: cfg.style_images]])
@@ -51,7 +52,8 @@ def compute(params: Params, model: Chromastyle, champion: Chromastyle | None):
     judge = random_network(params.loss_network.random_seed)
     fid_path = _project_path(cfg.fid_inception_path) if cfg.fid_inception_path is not None else None
     return evaluate(model, test, style_content, styles, style_names, cfg.alphas, judge, champion, external,
-                    cfg.grid_images, fid_inception_path=fid_path, limits=params.package)
+                    cfg.grid_images, fid_inception_path=fid_path, limits=params.package,
+                    validation=validation)
 
 
 @task(name="style-sheet")

@@ -1,4 +1,5 @@
-"""DVC stage `prepare`: split by content hash, square crops at data.prepared_size."""
+"""DVC stage `prepare`: validation held out by source, train/test by content hash, square crops at
+data.prepared_size."""
 
 from flows._common import PREPARED_DIR, RAW_DIR, VALIDATED_DIR, fail, run_stage  # noqa: I001  (sets offline env first)
 
@@ -14,7 +15,7 @@ VALIDATED = VALIDATED_DIR / "manifest.csv"
 @task(name="split-and-crop")
 def split_and_crop(kept: pd.DataFrame, params: Params) -> dict:
     return prepare(RAW_DIR, kept, PREPARED_DIR, params.data.prepared_size, params.data.split_val,
-                   params.data.split_test)
+                   params.data.split_test, params.data.validation_sources)
 
 
 @flow(name="prepare")

@@ -10,7 +10,7 @@ import pytest
 
 from chromastyle.config import ValidateConfig
 from chromastyle.data.ingest import DataSourceError, ingest
-from chromastyle.data.prepare import load_originals, load_split, prepare, split_of, square_crop
+from chromastyle.data.prepare import load_originals, load_split, photo_source, prepare, split_of, square_crop
 from chromastyle.data.validation import image_stats, validate_table, write_report
 from conftest import photo, png_bytes
 
@@ -126,6 +126,35 @@ def test_folders_with_the_same_name_are_refused(photo_folder, tmp_path):
     other.mkdir(parents=True)
     with pytest.raises(DataSourceError, match="distinct names"):
         ingest([photo_folder, other], tmp_path / "raw")
+
+
+def _sourced_folders(tmp_path):
+    """Two ingested folders: `a` holds photos of sources alpha and beta (`<source>__<stem>`), `b` plain names."""
+    for folder, names in {"a": [f"alpha__{i}" for i in range(6)] + [f"beta__{i}" for i in range(6)],
+                          "b": [f"b{i}" for i in range(8)]}.items():
+        (tmp_path / folder).mkdir()
+        for i, name in enumerate(names):
+            (tmp_path / folder / f"{name}.jpg").write_bytes(png_bytes(photo(i + 20 * len(folder + name)), fmt="JPEG"))
+    raw = tmp_path / "raw"
+    table = image_stats(raw, ingest([tmp_path / "a", tmp_path / "b"], raw))
+    return raw, validate_table(table, LENIENT).kept
+
+
+def test_validation_holds_out_whole_sources_and_nothing_else(tmp_path):
+    raw, kept = _sourced_folders(tmp_path)
+    assert sorted(set(kept["path"].map(photo_source))) == ["alpha", "b", "beta"]
+    counts = prepare(raw, kept, tmp_path / "prepared", 32, 0.0, 0.25, validation_sources=["beta", "b"])
+    split = pd.read_csv(tmp_path / "prepared" / "split.csv")
+    by_source = split.assign(source=split["path"].map(photo_source)).groupby("source")["split"].agg(set)
+    assert by_source["beta"] == {"val"} and by_source["b"] == {"val"}  # a file-name source and a folder
+    assert "val" not in by_source["alpha"] and counts["val"] == 6 + 8
+    assert set(load_split(tmp_path / "prepared", "val")[1]) == set(split.query("split == 'val'")["path"])
+
+
+def test_a_validation_source_with_no_photo_is_an_error(tmp_path):
+    raw, kept = _sourced_folders(tmp_path)
+    with pytest.raises(ValueError, match=r"validation_sources: no photo comes from \['gamma'\]"):
+        prepare(raw, kept, tmp_path / "prepared", 32, 0.0, 0.25, validation_sources=["beta", "gamma"])
 
 
 def test_originals_of_a_split_are_whole_and_at_their_own_size(tmp_path):

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(source="data/mini", prepared_size=48, split_test=0.25, split_val=0.1)
+    params["data"].update(source="data/mini", prepared_size=48, split_test=0.25, split_val=0.1,
+                          validation_sources=[])
     params["validate"].update(min_kept_images=4, min_side=32)
     params["train"].update(image_size=32, batch_size=4, colorizer_steps=4, finetune_steps=2, adversarial_steps=2,
                            stylizer_steps=3, base_channels=8, checkpoint_every=2, sample_every=3, log_every=1,
@@ -116,6 +117,8 @@ def test_metrics_and_plots_for_dvc(pipeline_repo, tmp_path):
     assert "judge_style_loss_drop_alpha1" in full["style"]
     report = (repo / "reports" / "evaluation.md").read_text()
     assert "external-test" in report and "external_sheet.jpg" in report and "style_sheet.jpg" in report
+    assert "## Validation" in report and "slightly below 0" in report, "validation figures; negative KID explained"
+    assert {"psnr", "delta_cf"} <= set(metrics["validation"]["model"])
     assert (repo / "reports" / "style_sheet.jpg").is_file() and (repo / "reports" / "external_sheet.jpg").is_file()
     shown = sh(["dvc", "metrics", "show", "--json"], repo, env).stdout
     assert "frechet_offline" in shown and "g_l1" in shown
@@ -146,6 +149,13 @@ def test_registry_has_a_champion_with_provenance(pipeline_repo):
     assert run.data.tags["mlflow.source.git.commit"] == champion.tags["git_commit"]
     assert run.data.tags["mlflow.note.content"].startswith("Trains the colouriser")
     assert run.inputs.dataset_inputs, "the training data is logged as the run's dataset"
+    for shown in [d.dataset.name for d in run.inputs.dataset_inputs] + [run.data.tags["mlflow.note.content"]]:
+        assert "PosixPath" not in shown, shown
+    assert any("data/mini" in d.dataset.name for d in run.inputs.dataset_inputs), "named by its folder"
+    assert run.data.tags["git_dirty"] == "False", "a committed checkout's own run: its outputs are no edit"
+    for split in ("test", "validation", "external"):
+        assert f"{split}.model.psnr" in run.data.metrics and f"{split}.grayscale.psnr" in run.data.metrics, split
+    assert "model.psnr" not in run.data.metrics, "every split's figures carry its name"
     assert "train/colorizer_steps" in run.data.params
     assert any(name.startswith("colorizer/") for name in run.data.metrics)
     assert not any("images_per_s" in name for name in run.data.metrics), "speed is a tag, not a one-point chart"
@@ -206,6 +216,7 @@ def test_an_experiment_is_compared_and_either_side_restored_without_retraining(p
     assert str(challenger.version) == "2"
     registration = json.loads((repo / "models" / "registration.json").read_text())
     assert not registration["promoted"] and "DVC experiment 'steps7'" in registration["reason"], registration
+    assert "The current champion on the same photos" in challenger.description, "the champion's external figures"
     assert str(client.get_model_version_by_alias("chromastyle", "champion").version) == "1", \
         "trying an idea never changes what production serves"
     bento_after = json.loads((repo / "models" / "bento.json").read_text())["bento"]
@@ -220,6 +231,56 @@ def test_an_experiment_is_compared_and_either_side_restored_without_retraining(p
     assert "up to date" in sh(["dvc", "status"], repo, env).stdout, "the experiment restored, nothing to re-run"
     sh(["git", "checkout", "--", "."], repo, env)
     sh(["dvc", "checkout"], repo, env)
+
+
+def _chart_revisions(plots_json: dict, title: str) -> dict[str, list[dict]]:
+    """{revision: its data points} of one chart of `dvc plots diff --json`."""
+    points: dict[str, list[dict]] = {}
+    for plot in plots_json[title]:
+        values = plot.get("content", {}).get("data", {}).get("values", [])
+        for point in values:
+            points.setdefault(point.get("rev"), []).append(point)
+    return points
+
+
+def test_back_to_the_baseline_keeps_the_model_where_the_committed_lock_was_made_elsewhere(pipeline_repo, tmp_path):
+    """The README's daily loop on a clone whose committed dvc.lock names a model this clone never
+    produced (another machine trained it): an experiment, `dvc plots diff` against main, then `make
+    baseline`. The experiment has no adversarial phase (no g_adv, no d_loss): both still show in
+    the charts, on the same step axis; and going back never leaves the user without a model."""
+    repo, _, _ = pipeline_repo
+    clone = tmp_path / "clone"
+    sh(["git", "clone", "-q", str(repo), str(clone)], tmp_path, os.environ.copy())
+    env = project_env(clone, tmp_path / "bentoml-home")
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    for out in lock["stages"]["train"]["outs"]:
+        if out["path"] == "models/chromastyle":
+            out["md5"] = "0" * 32 + ".dir"  # trained elsewhere: in no cache of this clone
+    (clone / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    sh(["git", "commit", "-qam", "a lock from another machine"], clone, env)
+    sh(["dvc", "repro"], clone, env)
+    own_model = (clone / "models" / "chromastyle" / "model.safetensors").read_bytes()
+    sh(["git", "commit", "-qam", "this clone's own results"], clone, env)
+
+    sh(["dvc", "exp", "run", "-n", "noadv", "-S", "train.adversarial_steps=0", "evaluate"], clone, env)
+    plots = json.loads(sh(["dvc", "plots", "diff", "main", "noadv", "--json"], clone, env).stdout)
+    colouriser = _chart_revisions(plots, "Colouriser losses (train)")
+    stylizer = _chart_revisions(plots, "Stylizer losses (train)")
+    assert {"main", "noadv"} <= set(colouriser) and {"main", "noadv"} <= set(stylizer), (colouriser.keys(), stylizer.keys())
+    first_step = {rev: min(float(p["step"]) for p in points) for rev, points in stylizer.items()}
+    assert first_step["noadv"] == first_step["main"], "each part counts its own steps: the runs line up"
+
+    sh(["git", "reset", "-q", "--hard", "HEAD~1"], clone, env)  # back to the lock from elsewhere
+    (clone / ".venv").mkdir()
+    (clone / ".venv" / ".installed").touch()  # `make` sees this environment as installed
+    back = sh(["make", "baseline"], clone, env)
+    model = clone / "models" / "chromastyle" / "model.safetensors"
+    assert model.is_file(), back.stdout[-3000:]
+    assert model.read_bytes() == own_model, "the clone's own baseline model, restored"
+    assert "not in this clone's DVC cache" in back.stdout, "it says why it rebuilds"
+    assert "Stage 'train' is cached - skipping run" in back.stdout or "'train' from run-cache" in back.stdout, \
+        "nothing retrained: the clone's own run of these params comes back from the run cache"
+    assert (clone / "reports" / "eval_grid.png").is_file()
 
 
 # -- a DVC remote: push, then a fresh clone with only the remote -------------------------------

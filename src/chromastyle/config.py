@@ -28,7 +28,8 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     source: list[Path] = [Path("data/sample"), Path("data/extra")]  # one folder or a list of folders
     styles: Path = Path("data/styles")
-    split_val: float = Field(0.1, ge=0.0, lt=1.0)
+    validation_sources: list[str] = ["kphotoalbum", "lomiri", "plasma"]  # held out whole: never trained on
+    split_val: float = Field(0.0, ge=0.0, lt=1.0)  # a hash share of the other photos for validation too
     split_test: float = Field(0.15, gt=0.0, lt=1.0)
     prepared_size: int = Field(256, ge=16, le=4096)
 

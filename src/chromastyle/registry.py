@@ -108,8 +108,9 @@ def log_run_metadata(run_id: str, params: dict, tags: dict[str, str]) -> None:
 
 
 # Sections of the evaluation that are not the test split's own figures keep their names; the test
-# split's systems (model, grayscale, champion) are logged as `test.<system>.<figure>`, beside `external.*`.
-NOT_TEST_SPLIT = ("external", "style", "hints")
+# split's systems (model, grayscale, champion) are logged as `test.<system>.<figure>`, beside
+# `validation.*` and `external.*`.
+NOT_TEST_SPLIT = ("validation", "external", "style", "hints")
 
 
 def log_evaluation(run_id: str, metrics: dict, artifacts: list[Path]) -> None:

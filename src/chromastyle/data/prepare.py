@@ -1,7 +1,11 @@
-"""Prepare: deterministic train/val/test split by content hash, and fixed-size square crops.
+"""Prepare: the validation split held out by source, a deterministic train/test split by content
+hash, and fixed-size square crops.
 
-The split of a photo depends on its own sha256 alone, so adding or removing photos never moves
-another photo between splits, and the test set stays comparable across data versions.
+Validation photos are whole sources (`data.validation_sources`: packages or folders) that training
+never sees, because users' photos come from sources the model never saw: a split by hash alone puts
+near-twins of training photos (same camera, same package, same subject) into validation and flatters
+every choice made on it. The rest is split by each photo's own sha256, so adding or removing photos
+never moves another photo between splits, and the test set stays comparable across data versions.
 Photos are stored as uint8 RGB arrays (npz): augmentation works on RGB and the Lab conversion
 happens on the batch (kornia, one vectorised call), which is cheaper than storing float Lab.
 The square crops are for training; validation and evaluation see the photos as users do, whole
@@ -13,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -26,8 +30,20 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 
-def split_of(sha256: str, val_fraction: float, test_fraction: float) -> str:
-    """Map a content hash to a split: the first 64 bits as a uniform number in [0, 1)."""
+def photo_source(path: str) -> str:
+    """Where a photo comes from: its file name's prefix before `__` (the shared data's
+    `<package>__<stem>.jpg` naming), else the folder it was ingested into (data/raw/<folder>/...)."""
+    relative = PurePosixPath(path)
+    if "__" in relative.name:
+        return relative.name.split("__", 1)[0]
+    return relative.parts[0] if len(relative.parts) > 1 else ""
+
+
+def split_of(sha256: str, val_fraction: float, test_fraction: float, held_out: bool = False) -> str:
+    """Map a photo to a split: a held-out source's photos are validation; the others by the first
+    64 bits of their content hash as a uniform number in [0, 1)."""
+    if held_out:
+        return "val"
     position = int(sha256[:16], 16) / float(1 << 64)
     if position < test_fraction:
         return "test"
@@ -46,12 +62,24 @@ def square_crop(rgb: np.ndarray, size: int) -> np.ndarray:
     return resized[top:top + size, left:left + size]
 
 
+def held_out_mask(paths: pd.Series, validation_sources: list[str]) -> pd.Series:
+    """Which photos come from a validation source; a named source with no photo is an error (a typo
+    would silently put the whole validation split back into training)."""
+    sources = paths.map(photo_source)
+    missing = sorted(set(validation_sources) - set(sources))
+    if missing:
+        raise ValueError(f"data.validation_sources: no photo comes from {missing}; sources here: "
+                         f"{sorted(set(sources))}")
+    return sources.isin(validation_sources)
+
+
 def prepare(raw_dir: Path, kept: pd.DataFrame, out_dir: Path, size: int, val_fraction: float,
-            test_fraction: float) -> dict[str, int]:
+            test_fraction: float, validation_sources: list[str] = ()) -> dict[str, int]:
     """Write out_dir/{train,val,test}.npz (images N×size×size×3 uint8, names, sha256) + split.csv."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    kept = kept.sort_values("sha256").assign(
-        split=lambda t: [split_of(h, val_fraction, test_fraction) for h in t["sha256"]])
+    kept = kept.sort_values("sha256")
+    held_out = held_out_mask(kept["path"], list(validation_sources))
+    kept = kept.assign(split=[split_of(h, val_fraction, test_fraction, o) for h, o in zip(kept["sha256"], held_out)])
     counts = {}
     for split in SPLITS:
         rows = kept[kept["split"] == split]

@@ -1,8 +1,10 @@
 """Evaluate as users see the model: whole photos at their own size through `Chromastyle.colorize`
 (the CLI's and the service's code path: working resolution, ab upsampled onto the full-size L).
 
-Two photo sets, reported separately: the test split of the training sources and, when given,
-external-test (sources used nowhere else; read for the final report only, never for a choice).
+Three photo sets, reported separately: the test split of the training sources (the regression check
+the gate judges), the validation split (whole sources held out of training: what recipe choices are
+made on) and, when given, external-test (sources used nowhere else; read for the final report only,
+never for a choice).
 Systems on the same photos: the model, the grayscale input, and the current champion.
 Figures per system: colourfulness (mean, paper category), ΔCF against ground truth, offline
 Fréchet distance and KID, learned Fréchet distance and KID (EfficientNet-Lite0 features),
@@ -177,19 +179,24 @@ def style_metrics(model: Chromastyle, content: np.ndarray, styles: np.ndarray, s
 def evaluate(model: Chromastyle, test: PhotoSet, style_content: np.ndarray, styles: np.ndarray,
              style_names: list[str], alphas: list[float], judge: FeatureNetwork, champion: Chromastyle | None = None,
              external: PhotoSet | None = None, grid_images: int = 6, learned: bool = True,
-             fid_inception_path: Path | None = None, limits: PackageConfig | None = None) -> Evaluation:
-    """All figures, per-image tables, the test grid and the external contact sheet."""
+             fid_inception_path: Path | None = None, limits: PackageConfig | None = None,
+             validation: PhotoSet | None = None) -> Evaluation:
+    """All figures, per-image tables, the test grid and the external contact sheet. The champion is
+    compared on the test split (the gate) and external-test, not on validation (choices between
+    recipes compare experiments, and each experiment's validation figures are its own)."""
     metrics: dict = {}
     tables, outputs_by_set = [], {}
-    for photo_set in [s for s in (test, external) if s is not None and s.photos]:
+    for photo_set in [s for s in (test, validation, external) if s is not None and s.photos]:
         systems = {"model": colourise_photos(model, photo_set.photos, limits),
                    "grayscale": grayscale_photos(photo_set.photos)}
-        if champion is not None:
+        if champion is not None and photo_set is not validation:
             systems["champion"] = colourise_photos(champion, photo_set.photos, limits)
         figures, table = evaluate_set(photo_set, systems, learned, fid_inception_path)
         if photo_set is test:
             metrics.update(figures)
             metrics["test_images"] = len(test.photos)
+        elif photo_set is validation:
+            metrics["validation"] = {**figures, "images": len(photo_set.photos)}
         else:
             metrics["external"] = {**figures, "images": len(photo_set.photos)}
         tables.append(table)

@@ -36,6 +36,11 @@ def evaluation_markdown(metrics: dict, grid_file: str, external_sheet: str | Non
              f"not differ beyond sampling noise it can come out slightly below 0.", "",
              f"## Test split ({metrics['test_images']} photos from the training sources, never trained on)", ""]
     lines += _system_table(metrics)
+    if "validation" in metrics:
+        validation = metrics["validation"]
+        lines += ["", f"## Validation ({validation['images']} photos from whole sources held out of training, "
+                      "`data.validation_sources`: what recipe choices and the chroma gain are decided on)", ""]
+        lines += _system_table(validation)
     if "external" in metrics:
         external = metrics["external"]
         lines += ["", f"## external-test ({external['images']} photos from sources used nowhere else; "
@@ -73,6 +78,8 @@ def headline_metrics(metrics: dict) -> dict:
                 for system, keys in HEADLINE.items() if system in section}
 
     headline = {"test": pick(metrics)}
+    if "validation" in metrics:
+        headline["validation"] = pick(metrics["validation"])
     if "external" in metrics:
         headline["external"] = pick(metrics["external"])
     style = {k: metrics["style"][k] for k in STYLE_HEADLINE if k in metrics.get("style", {})}
