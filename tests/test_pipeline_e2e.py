@@ -236,7 +236,7 @@ def test_an_experiment_is_compared_and_either_side_restored_without_retraining(p
 def _chart_revisions(plots_json: dict, title: str) -> dict[str, list[dict]]:
     """{revision: its data points} of one chart of `dvc plots diff --json`."""
     points: dict[str, list[dict]] = {}
-    for plot in plots_json[title]:
+    for plot in plots_json["data"][title]:
         values = plot.get("content", {}).get("data", {}).get("values", [])
         for point in values:
             points.setdefault(point.get("rev"), []).append(point)
@@ -264,6 +264,8 @@ def test_back_to_the_baseline_keeps_the_model_where_the_committed_lock_was_made_
 
     sh(["dvc", "exp", "run", "-n", "noadv", "-S", "train.adversarial_steps=0", "evaluate"], clone, env)
     plots = json.loads(sh(["dvc", "plots", "diff", "main", "noadv", "--json"], clone, env).stdout)
+    charts = ("Colouriser losses (train)", "Stylizer losses (train)")
+    assert [e for e in plots.get("errors", []) if e.get("name") in charts] == [], "no experiment dropped"
     colouriser = _chart_revisions(plots, "Colouriser losses (train)")
     stylizer = _chart_revisions(plots, "Stylizer losses (train)")
     assert {"main", "noadv"} <= set(colouriser) and {"main", "noadv"} <= set(stylizer), (colouriser.keys(), stylizer.keys())

@@ -12,8 +12,8 @@ numbers"; on an AVX2-only machine the caps are what it runs anyway, so they cost
 
 The caps are environment variables read when torch loads its kernels, so `pin_cpu_numerics` must
 run before `import torch`: the stage entry points (flows/_common.py) call it first. NumPy's and
-OpenCV's own SIMD dispatch were measured not to change the training (same weights with them capped
-too), so they are left at their fastest.
+OpenCV's own SIMD dispatch did not change the tiny training (same weights with them capped) but are
+capped as well: the evaluation's float64 reductions run in NumPy.
 """
 
 from __future__ import annotations
@@ -21,8 +21,14 @@ from __future__ import annotations
 import os
 import sys
 
+# MKL is pinned to its COMPATIBLE branch, not AVX2: on an AMD EPYC (AVX2 only) MKL_CBWR=AVX2 trains
+# the same weights as COMPATIBLE (MKL runs its generic code on non-Intel CPUs) while on an Intel CPU
+# it runs Intel's AVX2 code, so the AVX2 branch gave the two vendors different models (a fresh clone
+# on the EPYC, 2026-12-02: other weights from step 20 on). NumPy's and OpenCV's dispatch are capped
+# too (the evaluation's reductions; augmentation): no cost on an AVX2 machine, little elsewhere.
 CPU_ISA_ENV = {
-    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE",
+             "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR", "OPENCV_CPU_DISABLE": "AVX512_SKX"},
     "native": {},
 }
 
