@@ -32,9 +32,7 @@ lint: install ## ruff (pyproject.toml)
 	ruff check .
 
 baseline: install ## back to the committed baseline after experiments (they stay in `dvc exp show`)
-	git checkout -- dvc.lock params.yaml metrics reports
-	dvc checkout || { echo "== some committed outputs are not in this clone's DVC cache: rebuilding them (dvc repro) =="; \
-	  python -m flows.with_prefect dvc repro; }
+	python -m flows.baseline
 
 seed-study: install ## every recipe of benchmarks/seed_study.yaml on 3 seeds (DVC experiments), then mean ± sd
 	python -m flows.with_prefect python benchmarks/seed_study.py run
