@@ -27,6 +27,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY = Path(__file__).with_suffix(".yaml")
+BASELINE = "(committed baseline)"
 # (metrics/eval.json path, column title, digits); validation first: it is what choices are made on.
 FIGURES = [
     ("validation.model.psnr", "val PSNR ↑", 2), ("validation.model.delta_cf", "val ΔCF ↓", 1),
@@ -49,11 +50,20 @@ def experiment_name(recipe: str, seed: int) -> str:
     return f"{recipe}-s{seed}"
 
 
-def queue_commands(study: dict) -> list[list[str]]:
-    """One `dvc exp run --queue` per (recipe, seed); every override explicit, so order never matters."""
+def is_committed_baseline(overrides: dict | None, seed: int, committed_seed: int | None) -> bool:
+    """A recipe without overrides at the committed train.seed is the committed baseline itself: its
+    figures are the commit's own (metrics/eval.json), not another 20-minute run that re-computes them."""
+    return not overrides and seed == committed_seed
+
+
+def queue_commands(study: dict, committed_seed: int | None = None) -> list[list[str]]:
+    """One `dvc exp run --queue` per (recipe, seed), except the committed baseline; every override
+    explicit, so order never matters."""
     commands = []
     for recipe, overrides in study["recipes"].items():
         for seed in study["seeds"]:
+            if is_committed_baseline(overrides, seed, committed_seed):
+                continue
             sets = [f"{key}={value}" for key, value in (overrides or {}).items()] + [f"train.seed={seed}"]
             command = ["dvc", "exp", "run", "--queue", "-f", "-n", experiment_name(recipe, seed)]
             command += [arg for s in sets for arg in ("-S", s)]
@@ -70,9 +80,13 @@ def _dig(data: dict, dotted: str):
 
 
 def finished_experiments(exp_show: list[dict]) -> dict[str, dict]:
-    """{experiment name: metrics/eval.json} of the finished experiments in `dvc exp show --json`."""
+    """{experiment name: metrics/eval.json} of the finished experiments in `dvc exp show --json`, and
+    the committed baseline's own figures under BASELINE."""
     found = {}
     for commit in exp_show:
+        own = ((commit.get("data") or {}).get("metrics") or {}).get("metrics/eval.json", {}).get("data")
+        if commit.get("rev") != "workspace" and own and BASELINE not in found:
+            found[BASELINE] = own  # the commit's own figures (the first commit row: HEAD)
         for experiment in commit.get("experiments") or []:
             for rev in experiment.get("revs") or []:
                 name, data = rev.get("name"), rev.get("data") or {}
@@ -86,12 +100,25 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else float("nan"))
 
 
-def study_table(study: dict, experiments: dict[str, dict]) -> str:
+def recipe_runs(recipe: str, overrides: dict | None, seeds: list[int], experiments: dict[str, dict],
+                committed_seed: int | None) -> list[dict]:
+    """The finished runs of one recipe: its experiments, and the committed baseline for its own seed."""
+    runs = []
+    for seed in seeds:
+        name = experiment_name(recipe, seed)
+        if name in experiments:
+            runs.append(experiments[name])
+        elif is_committed_baseline(overrides, seed, committed_seed) and BASELINE in experiments:
+            runs.append(experiments[BASELINE])
+    return runs
+
+
+def study_table(study: dict, experiments: dict[str, dict], committed_seed: int | None = None) -> str:
     """Markdown: one row per recipe, mean ± sd over its finished seeds (their count in the last column)."""
     lines = ["| recipe | " + " | ".join(title for _, title, _ in FIGURES) + " | seeds |",
              "|---|" + "---|" * (len(FIGURES) + 1)]
-    for recipe in study["recipes"]:
-        runs = [experiments[n] for n in (experiment_name(recipe, s) for s in study["seeds"]) if n in experiments]
+    for recipe, overrides in study["recipes"].items():
+        runs = recipe_runs(recipe, overrides, study["seeds"], experiments, committed_seed)
         cells = []
         for path, _, digits in FIGURES:
             values = [v for v in (_dig(run, path) for run in runs) if isinstance(v, (int, float))]
@@ -109,8 +136,12 @@ def dvc(*args: str, capture: bool = False) -> str:
     return result.stdout if capture else ""
 
 
+def committed_seed(params_file: Path = ROOT / "params.yaml") -> int | None:
+    return (yaml.safe_load(params_file.read_text()).get("train") or {}).get("seed")
+
+
 def queue(study: dict) -> None:
-    for command in queue_commands(study):
+    for command in queue_commands(study, committed_seed()):
         print("+", " ".join(command), flush=True)
         subprocess.run(command, cwd=ROOT, check=True)
 
@@ -125,7 +156,8 @@ def wait_for_queue(poll_s: float = 30.0) -> None:
 
 
 def table(study: dict) -> str:
-    return study_table(study, finished_experiments(json.loads(dvc("exp", "show", "--json", capture=True))))
+    return study_table(study, finished_experiments(json.loads(dvc("exp", "show", "--json", capture=True))),
+                       committed_seed())
 
 
 def main(argv: list[str] | None = None) -> int:

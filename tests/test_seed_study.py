@@ -49,3 +49,16 @@ def test_a_study_without_seeds_is_refused(tmp_path):
     (tmp_path / "study.yaml").write_text("recipes: {default: {}}\n")
     with pytest.raises(SystemExit, match="needs `seeds`"):
         seed_study.load_study(tmp_path / "study.yaml")
+
+
+def test_the_committed_baseline_is_not_run_again_but_counted():
+    commands = seed_study.queue_commands(STUDY, committed_seed=42)
+    names = [c[c.index("-n") + 1] for c in commands]
+    assert "default-s42" not in names and "steps-0.5x-s42" in names and len(names) == 5
+    show = exp_show({"default-s1": 21.0, "default-s2": 22.0})
+    show[1]["data"] = {"metrics": {"metrics/eval.json": {"data": {"validation": {"model": {"psnr": 20.0}}}}}}
+    table = seed_study.study_table(STUDY, seed_study.finished_experiments(show), committed_seed=42)
+    default_row = [line for line in table.splitlines() if line.startswith("| default |")][0]
+    assert "21.00 ± 1.00" in default_row and default_row.endswith("| 3 |"), "the commit's own figures are seed 42"
+    half_row = [line for line in table.splitlines() if line.startswith("| steps-0.5x |")][0]
+    assert half_row.endswith("| 0 |"), "a recipe with overrides never borrows the baseline"
