@@ -395,9 +395,13 @@ def champion_info(name: str) -> dict | None:
 def download_champion(name: str, target: Path) -> Path | None:
     """Download the champion into `target`; its model folder (model.safetensors + config.json),
     or None when there is no champion."""
-    if champion_info(name) is None:
-        return None
-    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}@{CHAMPION}", dst_path=str(target))
+    champion = champion_info(name)
+    return None if champion is None else download_version(name, champion["version"], target)
+
+
+def download_version(name: str, version: str, target: Path) -> Path:
+    """Download one version into `target` (by number: the alias may move meanwhile); its model folder."""
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(target))
     return Path(local) / "artifacts" / Path(_model_dir_name(local))
 
 
