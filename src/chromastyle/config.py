@@ -126,6 +126,9 @@ class EvaluateConfig(_Section):
     grid_images: int = Field(6, ge=1)
     style_images: int = Field(16, ge=1)
     style_sheet_side: int = Field(512, ge=32)
+    peer_photos: int = Field(16, ge=1)
+    peer_side: int = Field(512, ge=32)
+    peer_sheet_styles: int = Field(8, ge=1)
     fid_inception_path: Path | None = None
 
     @model_validator(mode="after")

@@ -114,12 +114,23 @@ NOT_TEST_SPLIT = ("validation", "external", "style", "hints")
 
 
 def log_evaluation(run_id: str, metrics: dict, artifacts: list[Path]) -> None:
-    named = {(k if k in NOT_TEST_SPLIT or not isinstance(v, dict) else f"test/{k}"): v for k, v in metrics.items()}
+    """The evaluation's figures (the peer comparison's rounded copy aside: log_peer_comparison logs it whole)."""
+    named = {(k if k in NOT_TEST_SPLIT or not isinstance(v, dict) else f"test/{k}"): v for k, v in metrics.items()
+             if k != "style_peer"}
     numeric = {k.replace("/", "."): v for k, v in _flatten(named).items() if isinstance(v, (int, float))}
     mlflow.log_metrics({k: float(v) for k, v in numeric.items()}, run_id=run_id)
     client = MlflowClient()
     for path in artifacts:
         client.log_artifact(run_id, str(path), artifact_path="evaluation")
+
+
+def log_peer_comparison(run_id: str, summary: dict, sheet: np.ndarray) -> None:
+    """The style comparison with the peer at full precision, with this machine's latencies (never in a
+    tracked file), and its sheet (ONNX Runtime's pixels differ by CPU kind: an artifact, not a DVC output)."""
+    numeric = {f"style_peer.{k}".replace("/", "."): float(v) for k, v in _flatten(summary).items()
+               if isinstance(v, (int, float))}
+    mlflow.log_metrics(numeric, run_id=run_id)
+    mlflow.log_image(sheet, artifact_file="evaluation/style_peer_sheet.jpg", run_id=run_id)
 
 
 def log_table(run_id: str, rows: list[dict], artifact_file: str) -> None:
