@@ -130,7 +130,7 @@ def log_peer_comparison(run_id: str, summary: dict, sheet: np.ndarray) -> None:
     numeric = {f"style_peer.{k}".replace("/", "."): float(v) for k, v in _flatten(summary).items()
                if isinstance(v, (int, float))}
     mlflow.log_metrics(numeric, run_id=run_id)
-    mlflow.log_image(sheet, artifact_file="evaluation/style_peer_sheet.jpg", run_id=run_id)
+    MlflowClient().log_image(run_id, sheet, artifact_file="evaluation/style_peer_sheet.jpg")
 
 
 def log_table(run_id: str, rows: list[dict], artifact_file: str) -> None:
