@@ -115,7 +115,7 @@ def test_metrics_and_plots_for_dvc(pipeline_repo, tmp_path):
         assert figures <= set(full[system]) and figures <= set(full["external"][system])
     assert full["grayscale"]["colourfulness"] < 1.0
     assert full["external"]["images"] == 4
-    assert "judge_style_loss_drop_alpha1" in full["style"]
+    assert "judge_style_loss_drop_alpha1" in full["style"] and "alpha_monotonic" in full["style"]
     report = (repo / "reports" / "evaluation.md").read_text()
     assert "external-test" in report and "external_sheet.jpg" in report and "style_sheet.jpg" in report
     assert "## Validation" in report and "slightly below 0" in report, "validation figures; negative KID explained"

@@ -121,7 +121,7 @@ class EvaluateConfig(_Section):
     external_test: Path = Path("data/external-test")
     styles: list[str] = Field(default_factory=lambda: ["greatwave", "kandinky", "van_gogh_cafe_terrace_at_night",
                                                        "hokusaipoppies"])
-    alphas: list[float] = [0.5, 1.0]
+    alphas: list[float] = [0.25, 0.5, 0.75, 1.0]
     max_images: int = Field(64, ge=1)
     grid_images: int = Field(6, ge=1)
     style_images: int = Field(16, ge=1)

@@ -55,6 +55,13 @@ def evaluation_markdown(metrics: dict, grid_file: str, external_sheet: str | Non
               f"saw. Mean drop of the judge's style loss at α = 1 against α = 0: "
               f"**{style.get('judge_style_loss_drop_alpha1', float('nan')):.0%}**.", "",
               "| figure | value |", "|---|---|"]
+    if "alpha_monotonic" in style:
+        curve = sorted((float(k.removeprefix("judge_style_loss_alpha")), v) for k, v in style.items()
+                       if k.startswith("judge_style_loss_alpha") and "/" not in k)
+        lines += ["The judge's mean style loss over α (lower is nearer the painting): "
+                  + ", ".join(f"α {a:g}: {v:.4g}" for a, v in curve)
+                  + (" — it falls with every step of α." if style["alpha_monotonic"] == 1.0
+                     else " — **not monotonic**: some step of α brings the output no nearer the painting."), ""]
     lines += [f"| {k} | {v:.4g} |" for k, v in sorted(style.items())]
     lines += _peer_section(metrics.get("style_peer"))
     lines += ["", f"![test split sample grid]({grid_file})", ""]
@@ -93,7 +100,7 @@ HEADLINE = {"model": ("psnr", "ssim", "delta_cf", "hue_accuracy", "frechet_effne
                       "frechet_offline"),
             "grayscale": ("psnr", "delta_cf"),
             "champion": ("psnr", "delta_cf", "frechet_effnet_lite0", "frechet_offline")}
-STYLE_HEADLINE = ("judge_style_loss_drop_alpha1", "decoder_reconstruction_l1")
+STYLE_HEADLINE = ("judge_style_loss_drop_alpha1", "alpha_monotonic", "decoder_reconstruction_l1")
 
 
 def headline_metrics(metrics: dict) -> dict:
