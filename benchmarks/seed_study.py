@@ -80,18 +80,21 @@ def _dig(data: dict, dotted: str):
 
 
 def finished_experiments(exp_show: list[dict]) -> dict[str, dict]:
-    """{experiment name: metrics/eval.json} of the finished experiments in `dvc exp show --json`, and
-    the committed baseline's own figures under BASELINE."""
+    """{experiment name: metrics/eval.json} of the finished experiments in `dvc exp show -A --json` (a name
+    run on several commits: the newest commit's, listed first), and the committed baseline's own figures
+    under BASELINE."""
     found = {}
     for commit in exp_show:
         own = ((commit.get("data") or {}).get("metrics") or {}).get("metrics/eval.json", {}).get("data")
         if commit.get("rev") != "workspace" and own and BASELINE not in found:
             found[BASELINE] = own  # the commit's own figures (the first commit row: HEAD)
         for experiment in commit.get("experiments") or []:
+            if (experiment.get("executor") or {}).get("state") in ("queued", "running"):
+                continue  # its rows show the parent's figures until it finishes
             for rev in experiment.get("revs") or []:
                 name, data = rev.get("name"), rev.get("data") or {}
                 metrics = (data.get("metrics") or {}).get("metrics/eval.json", {}).get("data")
-                if name and metrics and not rev.get("error"):
+                if name and metrics and not rev.get("error") and name not in found:
                     found[name] = metrics
     return found
 
@@ -156,7 +159,8 @@ def wait_for_queue(poll_s: float = 30.0) -> None:
 
 
 def table(study: dict) -> str:
-    return study_table(study, finished_experiments(json.loads(dvc("exp", "show", "--json", capture=True))),
+    # -A: the seeds of a study often span commits (code that is no dep of the pipeline moves HEAD meanwhile).
+    return study_table(study, finished_experiments(json.loads(dvc("exp", "show", "-A", "--json", capture=True))),
                        committed_seed())
 
 

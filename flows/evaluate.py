@@ -1,5 +1,6 @@
 """DVC stage `evaluate`: model vs grayscale input vs current champion, on the test split and on
-external-test, whole photos at their own size; stylizer figures and the style sheet."""
+external-test, whole photos at their own size; stylizer figures, the style sheet, and our stylizer
+beside a real peer (chromastyle.metrics.style_peer)."""
 
 from flows._common import (  # noqa: I001  (first: telemetry off, numerics pinned)
     EXPECTED_ERRORS, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, REPORT_DIR, ROOT, RUN_FILE, fail,
@@ -21,6 +22,8 @@ from chromastyle.data.prepare import load_originals, load_photo_folder, load_spl
 from chromastyle.data.styles import gallery_paths, load_gallery_crops
 from chromastyle.imaging import decode_image
 from chromastyle.metrics.evaluate import STYLE_SIDE, PhotoSet, evaluate, style_sheet
+from chromastyle.inference import colorize_photo
+from chromastyle.metrics import style_peer
 from chromastyle.metrics.report import evaluation_markdown, headline_metrics
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.loss_network import random_network
@@ -66,10 +69,36 @@ def make_style_sheet(params: Params, model: Chromastyle) -> np.ndarray:
     return style_sheet(model, photo, [decode_image(p) for p in gallery.values()], list(gallery))
 
 
+@task(name="style-vs-peer")
+def compare_with_peer(params: Params, model: Chromastyle) -> tuple[dict, np.ndarray | None]:
+    """Our stylizer and the peer on the same test photos (colourised, at peer_side px) in the evaluation
+    styles, judged by EfficientNet-Lite2: (summary, ours-vs-peer sheet); where the peer or the judge is
+    not installed, ({"unavailable": why}, None): nothing is downloaded."""
+    cfg = params.evaluate
+    judge = style_peer.lite2_judge()
+    engine = style_peer.peer_engine(params.train.threads)
+    if judge is None or engine is None:
+        missing = style_peer.JUDGE_PACKAGE if judge is None else style_peer.PEER_PACKAGE
+        log.warning("style peer comparison skipped: %s is not installed (nothing is downloaded)", missing)
+        return {"unavailable": f"{missing} is not installed"}, None
+    photos, _ = load_originals(RAW_DIR, PREPARED_DIR, "test", limit=cfg.peer_photos)
+    contents = [style_peer.at_side(colorize_photo(model, photo, params.package), cfg.peer_side) for photo in photos]
+    gallery = {name: decode_image(path) for name, path in gallery_paths(params.data.styles).items()}
+    stylizers = style_peer.systems(model, params.package, engine, cfg.peer_side)
+    comparison = style_peer.compare(stylizers, judge, contents, gallery, list(cfg.styles))
+    others = [name for name in gallery if name not in cfg.styles]
+    sheet = style_peer.peer_sheet(comparison, stylizers, gallery, [*cfg.styles, *others][: cfg.peer_sheet_styles])
+    return comparison.summary, sheet
+
+
 @task(name="write-and-log")
-def write_outputs(evaluation, sheet: np.ndarray, run_id: str) -> None:
+def write_outputs(evaluation, sheet: np.ndarray, peer: tuple[dict, np.ndarray | None], run_id: str) -> None:
     METRICS_DIR.mkdir(exist_ok=True)
     REPORT_DIR.mkdir(exist_ok=True)
+    peer_summary, peer_sheet = peer
+    # Tracked files get the machine-independent figures; MLflow also gets the latencies of this machine.
+    evaluation.metrics["style_peer"] = ({"unavailable": peer_summary["unavailable"]} if "unavailable" in peer_summary
+                                        else style_peer.reproducible(peer_summary))
     (METRICS_DIR / "eval.json").write_text(json.dumps(headline_metrics(evaluation.metrics), indent=2))
     (REPORT_DIR / "evaluation.json").write_text(json.dumps(evaluation.metrics, indent=2))
     evaluation.per_image.to_csv(METRICS_DIR / "per_image.csv", index=False)
@@ -82,6 +111,8 @@ def write_outputs(evaluation, sheet: np.ndarray, run_id: str) -> None:
         evaluation.metrics, files["grid"].name, files["external"].name, files["styles"].name))
     registry.log_evaluation(run_id, evaluation.metrics, [*files.values(), REPORT_DIR / "evaluation.md",
                                                          REPORT_DIR / "evaluation.json", METRICS_DIR / "per_image.csv"])
+    if peer_sheet is not None:
+        registry.log_peer_comparison(run_id, peer_summary, peer_sheet)
 
 
 @flow(name="evaluate")
@@ -94,7 +125,7 @@ def evaluate_flow(params: Params):
     # The thread count changes how reductions are split, so the figures need the training's count.
     torch.set_num_threads(params.train.threads)
     evaluation = compute(params, model, load_champion(params.register_.model_name))
-    write_outputs(evaluation, make_style_sheet(params, model), run_id)
+    write_outputs(evaluation, make_style_sheet(params, model), compare_with_peer(params, model), run_id)
     return evaluation.metrics["model"]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 from chromastyle.offline import disable_telemetry
 
@@ -86,7 +88,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until_ready(url: str, process, timeout: float = 120.0) -> None:
+def launch_logged(command: list[str], log: Path, **popen_kwargs) -> subprocess.Popen:
+    """Start a server whose output goes to `log`, never to a pipe: nothing reads a pipe while the test
+    runs, so a chatty server (an access-log line per request) would fill its 64 KB and block in write,
+    answering nothing, not even SIGTERM. `process.log` names the file for wait_until_ready's message."""
+    with log.open("ab") as stream:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True,
+                                   **popen_kwargs)
+    process.log = log
+    return process
+
+
+def server_output(process: subprocess.Popen, tail: int = 3000) -> str:
+    """The last `tail` characters a server started by launch_logged wrote."""
+    return process.log.read_text(errors="replace")[-tail:] if process.log.is_file() else ""
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
     """Poll `url` until it answers 200; fail with the server's own output if it dies or times out."""
     import time
 
@@ -100,10 +118,10 @@ def wait_until_ready(url: str, process, timeout: float = 120.0) -> None:
         except httpx.HTTPError:
             pass
         if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{process.stdout.read().decode()[-3000:]}")
+            raise RuntimeError(f"server exited:\n{server_output(process)}")
         time.sleep(1)
     process.kill()
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{server_output(process)}")
 
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import free_port, wait_until_ready
+from conftest import free_port, launch_logged, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 BENTOML = str(Path(sys.executable).parent / "bentoml")
@@ -78,34 +78,16 @@ def start_server(home: Path, log: Path, env: dict[str, str] | None = None,
         if address_space_bytes:
             resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
 
-    stream = log.open("wb")
-    process = subprocess.Popen([BENTOML, "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=ROOT / "src", env=full_env, stdout=stream, stderr=subprocess.STDOUT,
-                               start_new_session=True, preexec_fn=limit)
+    log.unlink(missing_ok=True)
+    process = launch_logged([BENTOML, "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)], log,
+                            cwd=ROOT / "src", env=full_env, preexec_fn=limit)
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
-        wait_until_ready(f"{server.base}/readyz", _LogReader(process, log), timeout=180)
+        wait_until_ready(f"{server.base}/readyz", process, timeout=180)
     except Exception:
         server.stop()
         raise
     return server
-
-
-class _LogReader:
-    """Quacks like the Popen that wait_until_ready expects (poll + stdout.read) over a log file."""
-
-    def __init__(self, process: subprocess.Popen, log: Path):
-        self.process, self.stdout = process, self
-        self.log = log
-
-    def poll(self):
-        return self.process.poll()
-
-    def kill(self):
-        self.process.kill()
-
-    def read(self) -> bytes:
-        return self.log.read_bytes()
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:

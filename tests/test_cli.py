@@ -193,3 +193,51 @@ def test_a_failing_input_after_others_were_written_counts_as_one_failure(model_d
     out = tmp_path / "out"
     assert main(["colorize", str(good), str(bad), "--model", str(model_dir), "-o", str(out)]) == 1
     assert (out / "a_colorized.png").is_file() and not (out / "b_colorized.png").exists()
+
+
+def _register(tmp_path, seed: int, metrics: dict) -> str:
+    import mlflow
+
+    from chromastyle import registry
+    from chromastyle.config import RegisterConfig
+
+    torch.manual_seed(seed)
+    folder = tmp_path / f"model{seed}"
+    Chromastyle(ModelConfig(base_channels=8, work_side=32)).save(folder)
+    mlflow.set_experiment(experiment_id=registry.ensure_experiment())
+    run_id = mlflow.start_run().info.run_id
+    mlflow.end_run()
+    return registry.register(folder, run_id, metrics, {}, RegisterConfig(promote=True)).version
+
+
+def test_the_champion_is_read_from_the_cache_until_the_registry_changes(mlflow_store, tmp_path, monkeypatch, caplog):
+    """Asking MLflow costs ~3 s a call; while the local registry is unchanged the CLI loads the champion it
+    downloaded last time without asking, and a new champion is picked up at the next call."""
+    from chromastyle import registry
+
+    caplog.set_level("INFO", logger="chromastyle.cli")
+    monkeypatch.setenv("CHROMASTYLE_CACHE_DIR", str(tmp_path / "cache"))
+    image = write(tmp_path / "p.png", photo(7))
+    first = {"model": {"delta_cf": 5.0, "frechet_offline": 1.0, "frechet_effnet_lite0": 40.0}}
+    assert _register(tmp_path, 1, first) == "1"
+
+    def colorize(out: str) -> bytes:
+        caplog.clear()
+        assert main(["colorize", str(image), "-o", str(tmp_path / out), "--runtime", "torch"]) == 0
+        return (tmp_path / out / "p_colorized.png").read_bytes()
+
+    asked = colorize("a")
+    assert "version 1 (champion)" in caplog.text and "cached in" not in caplog.text
+
+    def no_mlflow(*args, **kwargs):
+        raise AssertionError("MLflow was asked although the registry did not change")
+    with monkeypatch.context() as patch:
+        patch.setattr(registry, "champion_info", no_mlflow)
+        assert colorize("b") == asked, "the cached champion gives the same bytes"
+    assert "version 1 (champion)" in caplog.text and "cached in" in caplog.text
+
+    better = {"model": {"delta_cf": 5.0, "frechet_offline": 0.5, "frechet_effnet_lite0": 20.0},
+              "champion": first["model"]}
+    assert _register(tmp_path, 2, better) == "2"
+    assert colorize("c") != asked
+    assert "version 2 (champion)" in caplog.text and "cached in" not in caplog.text

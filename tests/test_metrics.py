@@ -187,3 +187,30 @@ def test_hue_accuracy_counts_chromatic_pixels_whose_hue_is_within_30_degrees():
     assert hue_accuracy([rotated(90)], [truth]) < 0.05
     # Pooled over photos: a photo with no chromatic pixel adds nothing.
     assert hue_accuracy([truth, gray], [truth, gray]) == 1.0
+
+
+def test_the_alpha_curve_is_the_judges_mean_over_styles_and_says_whether_it_falls_all_the_way():
+    from chromastyle.metrics.evaluate import alpha_curve
+
+    losses = {"a": [4.0, 3.0, 2.0, 1.5, 1.0], "b": [2.0, 1.8, 1.6, 1.4, 1.2]}
+    alphas = [0.25, 0.5, 0.75, 1.0]
+    figures = {f"{n}/judge_style_loss_alpha{a:g}": v[i] for n, v in losses.items() for i, a in enumerate([0.0, *alphas])}
+    curve = alpha_curve(figures, ["a", "b"], list(reversed(alphas)))
+    assert curve["judge_style_loss_alpha0"] == 3.0 and curve["judge_style_loss_alpha1"] == pytest.approx(1.1)
+    assert curve["alpha_monotonic"] == 1.0
+    figures["a/judge_style_loss_alpha0.75"] = 2.5  # a step of α that brings the output further from the painting
+    assert alpha_curve(figures, ["a", "b"], alphas)["alpha_monotonic"] == 0.0
+
+
+def test_the_style_sheet_ends_with_a_row_of_alphas():
+    from chromastyle.metrics.evaluate import style_sheet
+    from chromastyle.model.integrated import Chromastyle, ModelConfig
+
+    torch.manual_seed(0)
+    model = Chromastyle(ModelConfig(base_channels=8, work_side=32))
+    styles = [photo(i, size=(40, 40)) for i in range(7)]
+    sheet = style_sheet(model, photo(9, size=(64, 64)), styles, [f"s{i}" for i in range(7)], columns=6)
+    assert sheet.shape == (3 * 64, 6 * 64, 3), "8 cells in 2 rows of 6, then α = 0, .25, .5, .75, 1 (+ 1 blank)"
+    alpha_row = sheet[128:, :]
+    assert not np.array_equal(alpha_row[20:, :64], alpha_row[20:, 4 * 64:5 * 64]), "α = 0 differs from α = 1"
+    assert (alpha_row[:, 5 * 64:] == 255).all(), "the row is padded with white"

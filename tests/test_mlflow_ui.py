@@ -7,7 +7,6 @@ saves screenshots next to the test's temporary files.
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 
 from chromastyle.config import RegisterConfig
 from chromastyle.model.integrated import Chromastyle, ModelConfig
-from conftest import free_port, wait_until_ready
+from conftest import free_port, launch_logged, wait_until_ready
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -59,10 +58,10 @@ def populated_server(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(None)
 
     port = free_port()
-    server = subprocess.Popen(
+    server = launch_logged(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", db, "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        tmp_path / "mlflow-server.log", cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     wait_until_ready(f"{base}/health", server)
     yield base, tmp_path, experiment_id

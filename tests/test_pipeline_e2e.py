@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import S3_ENV
+from conftest import S3_ENV, launch_logged, server_output
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = 16
@@ -32,7 +32,8 @@ def tiny_params() -> dict:
     params["train"].update(image_size=32, batch_size=4, colorizer_steps=4, finetune_steps=2, adversarial_steps=2,
                            stylizer_steps=3, base_channels=8, checkpoint_every=2, sample_every=3, log_every=1,
                            work_side=32, style_work_side=32)
-    params["evaluate"].update(styles=["greatwave", "kandinky"], grid_images=2, max_images=4, style_sheet_side=64)
+    params["evaluate"].update(styles=["greatwave", "kandinky"], grid_images=2, max_images=4, style_sheet_side=64,
+                              peer_photos=2, peer_side=96, peer_sheet_styles=3)
     return params
 
 
@@ -114,11 +115,13 @@ def test_metrics_and_plots_for_dvc(pipeline_repo, tmp_path):
         assert figures <= set(full[system]) and figures <= set(full["external"][system])
     assert full["grayscale"]["colourfulness"] < 1.0
     assert full["external"]["images"] == 4
-    assert "judge_style_loss_drop_alpha1" in full["style"]
+    assert "judge_style_loss_drop_alpha1" in full["style"] and "alpha_monotonic" in full["style"]
     report = (repo / "reports" / "evaluation.md").read_text()
     assert "external-test" in report and "external_sheet.jpg" in report and "style_sheet.jpg" in report
     assert "## Validation" in report and "slightly below 0" in report, "validation figures; negative KID explained"
     assert {"psnr", "delta_cf"} <= set(metrics["validation"]["model"])
+    assert {"style_drop", "content_loss", "distinctness"} <= set(metrics["style_peer"]["peer"]), "ours beside the peer"
+    assert "Beside a real peer" in report
     assert (repo / "reports" / "style_sheet.jpg").is_file() and (repo / "reports" / "external_sheet.jpg").is_file()
     shown = sh(["dvc", "metrics", "show", "--json"], repo, env).stdout
     assert "frechet_offline" in shown and "g_l1" in shown
@@ -156,6 +159,10 @@ def test_registry_has_a_champion_with_provenance(pipeline_repo):
     for split in ("test", "validation", "external"):
         assert f"{split}.model.psnr" in run.data.metrics and f"{split}.grayscale.psnr" in run.data.metrics, split
     assert "model.psnr" not in run.data.metrics, "every split's figures carry its name"
+    for figure in ("ours.style_drop", "peer.style_drop", "ours_vs_peer.latency_ratio"):
+        assert f"style_peer.{figure}" in run.data.metrics, figure
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "evaluation")
+            if a.path.endswith("style_peer_sheet.jpg")], "the ours | peer sheet is an artifact of the run"
     assert "train/colorizer_steps" in run.data.params
     assert any(name.startswith("colorizer/") for name in run.data.metrics)
     assert not any("images_per_s" in name for name in run.data.metrics), "speed is a tag, not a one-point chart"
@@ -342,8 +349,8 @@ def test_the_retrain_deployment_runs_on_a_prefect_worker(pipeline_repo, tmp_path
         penv = {**env, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)}
         sh(["prefect", "work-pool", "create", "chromastyle", "--type", "process"], repo, penv)
         sh(["prefect", "--no-prompt", "deploy", "--all"], repo, penv)
-        worker = subprocess.Popen(["prefect", "worker", "start", "--pool", "chromastyle"], cwd=repo, env=penv,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        worker = launch_logged(["prefect", "worker", "start", "--pool", "chromastyle"], tmp_path / "worker.log",
+                               cwd=repo, env=penv)
         try:
             run = sh(["prefect", "deployment", "run", "retrain/nightly", "--param",
                       'set_params={"train.colorizer_steps": "8"}', "--watch", "--watch-timeout", "1200"], repo, penv,
@@ -351,7 +358,7 @@ def test_the_retrain_deployment_runs_on_a_prefect_worker(pipeline_repo, tmp_path
             artifacts = sh(["prefect", "artifact", "inspect", "retrain-summary"], repo, penv, check=False).stdout
         finally:
             stop_worker(worker)
-    assert run.returncode == 0 and "Completed" in run.stdout, run.stdout[-3000:] + worker.stdout.read().decode()[-3000:]
+    assert run.returncode == 0 and "Completed" in run.stdout, run.stdout[-3000:] + server_output(worker)
     assert len(registry_client(repo).search_model_versions("name='chromastyle'")) == versions_before + 1
     assert "promoted" in artifacts or "kept" in artifacts, artifacts[-2000:]
     sh(["git", "checkout", "--", "."], repo, env)
@@ -384,9 +391,8 @@ def test_the_built_bento_serves_over_http(pipeline_repo, tmp_path):
     built = json.loads((repo / "models" / "bento.json").read_text())
     bento = built["bento"]
     port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "bentoml"), "serve", bento, "--port", str(port)],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = launch_logged([str(Path(sys.executable).parent / "bentoml"), "serve", bento, "--port", str(port)],
+                           tmp_path / "bentoml-serve.log", cwd=tmp_path, env=env)
     base = f"http://127.0.0.1:{port}"  # the service binds 127.0.0.1 unless told otherwise
     try:
         wait_until_ready(f"{base}/readyz", server)

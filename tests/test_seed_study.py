@@ -62,3 +62,14 @@ def test_the_committed_baseline_is_not_run_again_but_counted():
     assert "21.00 ± 1.00" in default_row and default_row.endswith("| 3 |"), "the commit's own figures are seed 42"
     half_row = [line for line in table.splitlines() if line.startswith("| steps-0.5x |")][0]
     assert half_row.endswith("| 0 |"), "a recipe with overrides never borrows the baseline"
+
+
+def test_a_running_experiment_and_older_commits_are_read_as_dvc_shows_them():
+    """`dvc exp show -A`: a running experiment's row shows its parent's figures (not its own: skipped);
+    seeds run on an older commit count; a name run on two commits counts once, the newest (listed first)."""
+    newest = exp_show({"steps-0.5x-s1": 30.0, "default-s1": 21.0})
+    newest[1]["experiments"][0]["executor"] = {"state": "running", "name": "tempdir"}
+    older = exp_show({"steps-0.5x-s42": 19.0, "default-s1": 99.0})[1:]
+    found = seed_study.finished_experiments(newest + older)
+    assert set(found) == {"default-s1", "steps-0.5x-s42"}
+    assert found["default-s1"]["validation"]["model"]["psnr"] == 21.0

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import S3_ENV, free_port, photo, png_bytes, wait_until_ready
+from conftest import S3_ENV, free_port, launch_logged, photo, png_bytes, wait_until_ready
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 GOOD = {"delta_cf": 5.0, "frechet_offline": 1.0, "colourfulness": 30.0}
@@ -70,11 +70,11 @@ def tracking_server(request, postgres, tmp_path_factory):
         folder = tmp_path_factory.mktemp("artifact-store")
         destination, listing = folder.as_uri(), lambda: [str(p) for p in folder.rglob("*")]
     port = free_port()
-    server = subprocess.Popen(
+    server = launch_logged(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", postgres,
          "--artifacts-destination", destination, "--serve-artifacts", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        tmp_path_factory.mktemp("mlflow-server") / "server.log", env=env)
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(f"{uri}/health", server, timeout=180)

@@ -104,7 +104,7 @@ class Job:
 
 def expand_inputs(patterns: list[str]) -> list[Path]:
     """Files as given, folders as their image files (sorted), globs as their matches; each once."""
-    from chromastyle.data.styles import IMAGE_SUFFIXES  # the one list of image suffixes
+    from chromastyle.imaging import IMAGE_SUFFIXES  # the one list of image suffixes
 
     found: list[Path] = []
     for pattern in patterns:
@@ -248,13 +248,13 @@ def plan(args: argparse.Namespace, root: Path | None) -> tuple[list[Job], list, 
 
 # -- the work -----------------------------------------------------------------------------------------
 def load_model(args: argparse.Namespace, root: Path | None):
-    """The model folder of --model, else the registry's champion; the log says which."""
+    """The model folder of --model, else the registry's champion; the log says which version, from where."""
     from chromastyle.model.onnx_runtime import load_for_inference
 
     if args.model is not None:
         log.info("model: %s (%s runtime)", args.model, args.runtime)
         return load_for_inference(args.model, args.runtime)
-    from chromastyle import project
+    from chromastyle import champion_cache, project
 
     uri = project.tracking_uri(root)
     missing = project.local_store_missing(uri)
@@ -263,19 +263,27 @@ def load_model(args: argparse.Namespace, root: Path | None):
         raise ModelNotFound(f"no model registry at {where} (looked from {Path.cwd()} upwards and where "
                             f"chromastyle is installed); run `make run` in the project, set "
                             f"MLFLOW_TRACKING_URI, or pass --model FOLDER")
+    cached = champion_cache.lookup(uri, args.model_name)
+    if cached is not None:  # the registry is unchanged since the last call: no MLflow at all (~3 s less)
+        folder, version = cached
+        log.info("model: %s version %s (champion) from %s, cached in %s (%s runtime)", args.model_name, version,
+                 uri, folder, args.runtime)
+        return load_for_inference(folder, args.runtime)
+    key = champion_cache.registry_key(uri)  # before asking: a change made meanwhile shows next time
     import mlflow
 
     from chromastyle import registry
 
     mlflow.set_tracking_uri(uri)
     champion = registry.champion_info(args.model_name)
-    model = registry.load_champion(args.model_name, args.runtime) if champion is not None else None
-    if model is None:
+    if champion is None:
         raise ModelNotFound(f"no champion of registered model {args.model_name!r} in {uri}; "
                             f"run `make run`, or pass --model FOLDER")
+    folder = champion_cache.store(uri, args.model_name, key, champion["version"],
+                                  lambda target: registry.download_version(args.model_name, champion["version"], target))
     log.info("model: %s version %s (champion) from %s (%s runtime)", args.model_name, champion["version"], uri,
              args.runtime)
-    return model
+    return load_for_inference(folder, args.runtime)
 
 
 class ModelNotFound(FileNotFoundError):

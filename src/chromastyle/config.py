@@ -67,9 +67,9 @@ class TrainConfig(_Section):
     encoder: Literal["efficientnet-lite0", "scratch"] = "efficientnet-lite0"
     image_size: int = Field(128, ge=16, le=1024)
     batch_size: int = Field(16, ge=1)
-    colorizer_steps: int = Field(800, ge=1)
-    finetune_steps: int = Field(300, ge=0)
-    adversarial_steps: int = Field(200, ge=0)
+    colorizer_steps: int = Field(400, ge=1)
+    finetune_steps: int = Field(150, ge=0)
+    adversarial_steps: int = Field(100, ge=0)
     stylizer_steps: int = Field(400, ge=0)
     stylizer_batch_size: int = Field(8, ge=1)
     base_channels: int = Field(32, ge=4, le=256)
@@ -121,11 +121,14 @@ class EvaluateConfig(_Section):
     external_test: Path = Path("data/external-test")
     styles: list[str] = Field(default_factory=lambda: ["greatwave", "kandinky", "van_gogh_cafe_terrace_at_night",
                                                        "hokusaipoppies"])
-    alphas: list[float] = [0.5, 1.0]
+    alphas: list[float] = [0.25, 0.5, 0.75, 1.0]
     max_images: int = Field(64, ge=1)
     grid_images: int = Field(6, ge=1)
     style_images: int = Field(16, ge=1)
     style_sheet_side: int = Field(512, ge=32)
+    peer_photos: int = Field(16, ge=1)
+    peer_side: int = Field(512, ge=32)
+    peer_sheet_styles: int = Field(8, ge=1)
     fid_inception_path: Path | None = None
 
     @model_validator(mode="after")
@@ -138,7 +141,7 @@ class EvaluateConfig(_Section):
 
 class RegisterConfig(_Section):
     model_name: str = Field("chromastyle", min_length=1)
-    frechet_margin: float = Field(0.05, ge=0.0, lt=1.0)
+    frechet_margin: float = Field(0.10, ge=0.0, lt=1.0)
     min_delta_cf_gain: float = Field(-5.0)
     promote: bool | Literal["baseline"] = "baseline"
 

@@ -20,6 +20,8 @@ from PIL import (BmpImagePlugin, GifImagePlugin, Image, ImageOps, JpegImagePlugi
 
 log = logging.getLogger("chromastyle.imaging")
 
+# The image files the project reads anywhere (gallery, photo folders, the CLI's folders and globs).
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm"}
 DEFAULT_MAX_PIXELS = 40_000_000  # ~6300², far above any photo we train on, far below a bomb
 # Progressive JPEGs decode scan by scan, each pass over the whole coefficient buffer (~2.4 ms per
 # scan at 16 MP here), and nothing in the format bounds the number of scans: a 156 kB file with one

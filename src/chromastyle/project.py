@@ -34,9 +34,14 @@ def tracking_uri(root: Path | None) -> str | None:
     return f"sqlite:///{root / 'mlflow.db'}" if root is not None else None
 
 
-def local_store_missing(uri: str | None) -> Path | None:
-    """The sqlite file a `sqlite:///` URI names when it does not exist (opening it would create it)."""
+def sqlite_path(uri: str | None) -> Path | None:
+    """The file a `sqlite:///` URI names; None for any other store."""
     if uri is None or not uri.startswith("sqlite:///"):
         return None
-    path = Path(uri.removeprefix("sqlite:///"))
-    return None if path.is_file() else path
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+def local_store_missing(uri: str | None) -> Path | None:
+    """The sqlite file a `sqlite:///` URI names when it does not exist (opening it would create it)."""
+    path = sqlite_path(uri)
+    return None if path is None or path.is_file() else path

@@ -114,12 +114,23 @@ NOT_TEST_SPLIT = ("validation", "external", "style", "hints")
 
 
 def log_evaluation(run_id: str, metrics: dict, artifacts: list[Path]) -> None:
-    named = {(k if k in NOT_TEST_SPLIT or not isinstance(v, dict) else f"test/{k}"): v for k, v in metrics.items()}
+    """The evaluation's figures (the peer comparison's rounded copy aside: log_peer_comparison logs it whole)."""
+    named = {(k if k in NOT_TEST_SPLIT or not isinstance(v, dict) else f"test/{k}"): v for k, v in metrics.items()
+             if k != "style_peer"}
     numeric = {k.replace("/", "."): v for k, v in _flatten(named).items() if isinstance(v, (int, float))}
     mlflow.log_metrics({k: float(v) for k, v in numeric.items()}, run_id=run_id)
     client = MlflowClient()
     for path in artifacts:
         client.log_artifact(run_id, str(path), artifact_path="evaluation")
+
+
+def log_peer_comparison(run_id: str, summary: dict, sheet: np.ndarray) -> None:
+    """The style comparison with the peer at full precision, with this machine's latencies (never in a
+    tracked file), and its sheet (ONNX Runtime's pixels differ by CPU kind: an artifact, not a DVC output)."""
+    numeric = {f"style_peer.{k}".replace("/", "."): float(v) for k, v in _flatten(summary).items()
+               if isinstance(v, (int, float))}
+    mlflow.log_metrics(numeric, run_id=run_id)
+    MlflowClient().log_image(run_id, sheet, artifact_file="evaluation/style_peer_sheet.jpg")
 
 
 def log_table(run_id: str, rows: list[dict], artifact_file: str) -> None:
@@ -395,9 +406,13 @@ def champion_info(name: str) -> dict | None:
 def download_champion(name: str, target: Path) -> Path | None:
     """Download the champion into `target`; its model folder (model.safetensors + config.json),
     or None when there is no champion."""
-    if champion_info(name) is None:
-        return None
-    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}@{CHAMPION}", dst_path=str(target))
+    champion = champion_info(name)
+    return None if champion is None else download_version(name, champion["version"], target)
+
+
+def download_version(name: str, version: str, target: Path) -> Path:
+    """Download one version into `target` (by number: the alias may move meanwhile); its model folder."""
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(target))
     return Path(local) / "artifacts" / Path(_model_dir_name(local))
 
 

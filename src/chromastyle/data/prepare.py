@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from chromastyle.imaging import decode_image
+from chromastyle.imaging import IMAGE_SUFFIXES, decode_image
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,6 @@ def load_originals(raw_dir: Path, prepared_dir: Path, split: str, limit: int | N
 
 def load_photo_folder(folder: Path, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
     """Every image file of a folder (sorted by name, credits and licences skipped), whole and at its own size."""
-    from chromastyle.data.styles import IMAGE_SUFFIXES
-
     if not Path(folder).is_dir():
         raise FileNotFoundError(f"{folder}: photo folder not found")
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]

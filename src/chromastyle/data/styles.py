@@ -7,10 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from chromastyle.data.prepare import square_crop
-from chromastyle.imaging import decode_image
-
-# The image files the project reads anywhere (gallery, photo folders, the CLI's folders and globs).
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm"}
+from chromastyle.imaging import IMAGE_SUFFIXES, decode_image
 
 
 def gallery_paths(styles_dir: Path) -> dict[str, Path]:

