@@ -39,11 +39,20 @@ seed-study: install ## every recipe of benchmarks/seed_study.yaml on 3 seeds (DV
 
 install: $(STAMP)
 
+# uv installs the same pinned set as pip (constraints.txt pins every package) about 10× faster: it
+# downloads in parallel. It does not read pip's config, so pip's find-links (where a machine keeps its
+# own wheels, e.g. a CPU build of torch) are passed on; if uv cannot install, pip does it as before.
+FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+UV_ARGS := -q --python $(BIN)/python -r requirements.txt -c constraints.txt $(foreach d,$(FIND_LINKS),--find-links $(d))
+PIP_ARGS := -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+
 $(STAMP): requirements.txt constraints.txt pyproject.toml
-	@echo "== creating $(VENV) and installing pinned dependencies (about 3 minutes) =="
+	@echo "== creating $(VENV) and installing pinned dependencies (under a minute with uv, ~3 with pip) =="
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt 2>&1 \
+	$(BIN)/pip install -q --disable-pip-version-check "uv==$$(sed -n 's/^uv==//p' constraints.txt)" 2>&1 \
 	  | { grep -v "^WARNING: Location" || true; }
+	$(BIN)/uv pip install $(UV_ARGS) || { echo "uv could not install: pip instead"; \
+	  $(BIN)/pip install $(PIP_ARGS) 2>&1 | { grep -v "^WARNING: Location" || true; }; }
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
 	  | { grep -v "^WARNING: Location" || true; }
 	touch $(STAMP)
