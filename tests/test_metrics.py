@@ -45,7 +45,8 @@ def _images(count: int, seed: int) -> torch.Tensor:
 def test_offline_features_are_permutation_invariant_and_zero_on_identical_sets():
     real, fake = _images(8, 0), _images(8, 100)
     order = torch.randperm(8, generator=torch.Generator().manual_seed(0))
-    assert frechet_and_kid(real, fake)[0] == pytest.approx(frechet_and_kid(real[order], fake)[0], rel=1e-9)
+    # 8 photos, 48 features: singular covariances, whose matrix square root is exact to ~1e-8 only
+    assert frechet_and_kid(real, fake)[0] == pytest.approx(frechet_and_kid(real[order], fake)[0], rel=1e-6)
     assert frechet_and_kid(real, real)[0] == pytest.approx(0.0, abs=1e-6)
     gray = real.float().mean(1, keepdim=True).expand(-1, 3, -1, -1).round().to(torch.uint8)
     assert frechet_and_kid(real, gray)[0] > frechet_and_kid(real, fake)[0]

@@ -170,6 +170,20 @@ def test_tiny_style_upload_is_refused(server):
     assert_error(response, 400, "image_too_small", "style_image")
 
 
+def test_image_and_style_upload_together_are_refused_from_the_style_header(server):
+    """package.max_request_pixels (20 MP) bounds both uploads together: with a 16 MP content image a 3000²
+    style is refused from its header, before it is decoded (this one is truncated after its header:
+    decoding it would fail otherwise), and names the combined limit."""
+    big = flat_jpeg(4000, 4000)
+    header_only = png_bytes(np.zeros((3000, 3000, 3), np.uint8))[:2000]
+    body = assert_error(post(server, "stylize_upload", {"image": ("b.jpg", big), "style_image": ("s.png", header_only)}),
+                        400, "image_too_large", "style_image")
+    assert "together exceed 20000000 pixels" in body["message"], body
+    alone = post(server, "stylize_upload", {"image": ("p.png", png_bytes(photo(1))), "style_image": ("s.png", header_only)})
+    assert_error(alone, 400, None, "style_image")
+    assert alone.json()["error"] != "image_too_large", "a style within the budget is decoded (and found corrupt)"
+
+
 def test_the_largest_allowed_photos_stay_within_the_memory_ceiling(served):
     """16 MP (the pixel limit) through colourise, stylise and as a style upload, then the worker's
     peak resident memory: the same worker, alive, below the ceiling."""

@@ -184,10 +184,26 @@ def test_slow_uploads_hold_no_compute_place(strict):
         for connection in slow:
             reply = read_reply(connection, b'"error": "upload_timeout"')
             assert reply.startswith(b"HTTP/1.1 408") and b'"error": "upload_timeout"' in reply, reply
+            assert b"connection: close" in reply.lower(), reply
+        for connection in slow:  # still trickling: the server has closed its end, not kept it for more bytes
+            assert closed_by_server(connection, within_s=10), "the connection stayed open after its 408"
     finally:
         done.set()
         for connection in slow:
             connection.close()
+
+
+def closed_by_server(connection: socket.socket, within_s: float) -> bool:
+    """Whether the server closes the connection (EOF or reset) within `within_s`, whatever remains unread."""
+    connection.settimeout(within_s)
+    try:
+        while connection.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
 
 
 def read_reply(connection: socket.socket, until: bytes) -> bytes:

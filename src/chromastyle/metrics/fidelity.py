@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchmetrics.functional.image import structural_similarity_index_measure
+from skimage.metrics import structural_similarity
 
 from chromastyle.colour import rgb_to_l_ab, uint8_to_tensor
 
@@ -20,8 +20,18 @@ def psnr(output: np.ndarray, truth: np.ndarray) -> float:
 
 
 def ssim(output: np.ndarray, truth: np.ndarray) -> float:
-    """SSIM (torchmetrics, Gaussian 11×11) of one H×W×3 uint8 image against its ground truth."""
-    return float(structural_similarity_index_measure(uint8_to_tensor(output), uint8_to_tensor(truth), data_range=1.0))
+    """SSIM (Wang et al. 2004: Gaussian σ 1.5, population covariances; scikit-image) of one H×W×3 uint8
+    image against its ground truth, averaged over the channels. scikit-image filters separably in
+    float64: 7× faster on a photo than torchmetrics' 11×11 convolution (the same figure to ~1e-6)."""
+    return float(structural_similarity(output, truth, channel_axis=2, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False, data_range=255))
+
+
+def chroma(ab: torch.Tensor) -> torch.Tensor:
+    """C*ab = |(a, b)| of an N×2×… tensor, N×…. Elementwise square, add, sqrt: 20× faster on a photo than
+    `norm(dim=1)` (a reduction over a strided 2-long axis), and each op is correctly rounded, so a pixel's
+    value does not depend on where it sits in the batch (torch.hypot's vector and scalar paths differ)."""
+    return (ab[:, 0].square() + ab[:, 1].square()).sqrt()
 
 
 def hue_hits(output: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
@@ -30,8 +40,8 @@ def hue_hits(output: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
     within HUE_TOLERANCE degrees of the truth's. PSNR forgives a muted wrong colour; this does not."""
     _, ab_out = rgb_to_l_ab(uint8_to_tensor(output))
     _, ab_true = rgb_to_l_ab(uint8_to_tensor(truth))
-    chromatic = ab_true.norm(dim=1) > CHROMATIC
-    visible = ab_out.norm(dim=1) > VISIBLE_HUE
+    chromatic = chroma(ab_true) > CHROMATIC
+    visible = chroma(ab_out) > VISIBLE_HUE
     difference = torch.atan2(ab_out[:, 1], ab_out[:, 0]) - torch.atan2(ab_true[:, 1], ab_true[:, 0])
     wrapped = torch.rad2deg(torch.atan2(torch.sin(difference), torch.cos(difference))).abs()
     right = chromatic & visible & (wrapped <= HUE_TOLERANCE)

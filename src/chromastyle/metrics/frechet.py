@@ -24,6 +24,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from chromastyle.colour import rgb_to_l_ab
+from chromastyle.metrics.fidelity import chroma as ab_chroma
 
 # Our evaluation sets are a few dozen photos: KID keeping their features in memory is intended.
 warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save all extracted features")
@@ -58,7 +59,7 @@ class LabStatisticsFeatures(nn.Module):
     @staticmethod
     def _chroma_stats(ab: torch.Tensor) -> torch.Tensor:
         flat = ab.flatten(2)  # N×2×P
-        chroma = flat.norm(dim=1)  # N×P
+        chroma = ab_chroma(flat)  # N×P
         hue = torch.atan2(flat[:, 1], flat[:, 0])
         weight = chroma / chroma.sum(dim=1, keepdim=True).clamp_min(1e-6)
         quantiles = torch.quantile(chroma, torch.tensor([0.5, 0.9], device=ab.device), dim=1).T

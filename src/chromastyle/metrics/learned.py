@@ -14,9 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
-
+from chromastyle.metrics.frechet import frechet_distance, kernel_distance
 from chromastyle.model.efficientnet import ImageNetFeatures
 
 LEARNED_NAME = "effnet_lite0"  # metric suffix: frechet_effnet_lite0, kid_effnet_lite0
@@ -36,38 +34,29 @@ def resized_batch(images: list[np.ndarray], side: int = SIDE) -> torch.Tensor:
 class LearnedFeatureMetrics:
     """Fréchet/KID/top-1 agreement of any number of systems against one set of true photos.
 
-    The true photos' features are computed once (torchmetrics keeps them across `reset()` with
-    reset_real_features=False); each system then costs one pass of its own images.
+    Each image set goes through the network once: its pooled features feed torchmetrics' Fréchet and
+    KID formulas (chromastyle.metrics.frechet takes features directly) and its logits the top-1 class.
+    (Passing the network to torchmetrics as `feature=` ran it three times per set: Fréchet, KID, top-1.)
     """
 
     def __init__(self, truth: list[np.ndarray], features: ImageNetFeatures | None = None, kid_subset: int = 50):
         if len(truth) < 2:
             raise ValueError("the learned Fréchet distance needs at least 2 images")
         self.features = features if features is not None else ImageNetFeatures()
-        real = resized_batch(truth, self.features.side)
-        self.frechet = FrechetInceptionDistance(feature=self.features, reset_real_features=False)
-        self.kid = KernelInceptionDistance(feature=self.features, reset_real_features=False,
-                                           subset_size=min(kid_subset, len(truth)))
-        with torch.no_grad():
-            self.frechet.update(real, real=True)
-            self.kid.update(real, real=True)
-            self.true_classes = self._top1(real)
+        self.kid_subset = min(kid_subset, len(truth))
+        self.true_pooled, self.true_classes = self._pooled_and_top1(truth)
         self.count = len(truth)
 
-    def _top1(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.features.pooled_and_logits(batch)[1].argmax(dim=1)
-
     @torch.no_grad()
+    def _pooled_and_top1(self, images: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled, logits = self.features.pooled_and_logits(resized_batch(images, self.features.side))
+        return pooled.double(), logits.argmax(dim=1)
+
     def __call__(self, outputs: list[np.ndarray]) -> dict[str, float]:
         if len(outputs) != self.count:
             raise ValueError(f"{len(outputs)} outputs for {self.count} true photos: compare the same images")
-        fake = resized_batch(outputs, self.features.side)
-        self.frechet.update(fake, real=False)
-        self.kid.update(fake, real=False)
-        kid_mean, kid_std = self.kid.compute()
-        figures = {f"frechet_{LEARNED_NAME}": float(self.frechet.compute()),
-                   f"kid_{LEARNED_NAME}": float(kid_mean), f"kid_{LEARNED_NAME}_std": float(kid_std),
-                   "semantic_agreement": float((self._top1(fake) == self.true_classes).float().mean())}
-        self.frechet.reset()
-        self.kid.reset()
-        return figures
+        pooled, classes = self._pooled_and_top1(outputs)
+        kid_mean, kid_std = kernel_distance(self.true_pooled, pooled, self.kid_subset)
+        return {f"frechet_{LEARNED_NAME}": frechet_distance(self.true_pooled, pooled),
+                f"kid_{LEARNED_NAME}": kid_mean, f"kid_{LEARNED_NAME}_std": kid_std,
+                "semantic_agreement": float((classes == self.true_classes).float().mean())}

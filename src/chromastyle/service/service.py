@@ -101,8 +101,11 @@ api = FastAPI(title="chromastyle", description="Colourise grayscale photos and r
 async def _api_error(request: Request, err: ApiError) -> Response:
     log_rejection(request.method, request.url.path, err.status, err.code, err.message)
     body = error_json(err.status, err.code, err.message, err.field)
+    # The body of a 408 or 413 was not read to its end: what the client sends after the answer is not a
+    # next request, so the connection is closed (a slow client otherwise kept it open, trickling on).
+    closing = {"Connection": "close"} if err.status in (408, 413) else {}
     return Response(body, status_code=err.status, media_type="application/json",
-                    headers={ERROR_MARKER: err.code, **err.headers})
+                    headers={ERROR_MARKER: err.code, **closing, **err.headers})
 
 
 @api.exception_handler(Overloaded)
@@ -242,15 +245,25 @@ class Chromastyle:
                        weights: list[float] | None, form) -> tuple[bytes, str]:
         content = decode_upload(image, "image", self.limits)
         if style_upload is not None:
-            style = decode_upload(style_upload, "style_image", self.limits)
-            if content.shape[0] * content.shape[1] + style.shape[0] * style.shape[1] > self.limits.max_request_pixels:
-                raise ApiError(400, "image_too_large", f"image and style_image together exceed "
-                                                       f"{self.limits.max_request_pixels} pixels", "style_image")
-            styles = [style]
+            styles = [self._decode_style_upload(style_upload, content)]
         else:
             styles = [self._gallery_style(name) for name in names]
         out = stylize_photo(self.model, content, styles, self.limits, weights, form.alpha, form.preserve_color)
         return encode_image(out, form.response_format(image))
+
+    def _decode_style_upload(self, upload: bytes, content: np.ndarray) -> np.ndarray:
+        """The style image within what the content image left of package.max_request_pixels, refused from
+        its header (before decoding it) when the two together would exceed it."""
+        total = self.limits.max_request_pixels
+        left = max(1, total - content.shape[0] * content.shape[1])
+        try:
+            return decode_upload(upload, "style_image", self.limits, max_pixels=left)
+        except ApiError as err:
+            if err.code != "image_too_large" or left >= self.limits.max_pixels:
+                raise
+            raise ApiError(400, "image_too_large", f"image ({content.shape[1]}x{content.shape[0]}) and style_image "
+                                                   f"together exceed {total} pixels; {err.message}",
+                           "style_image") from None
 
     def _gallery_style(self, name: str) -> np.ndarray:
         if name not in self._styles:
