@@ -51,6 +51,19 @@ def test_alpha_zero_is_the_colourisation_exactly_and_alpha_moves_smoothly(model)
     assert gaps == sorted(gaps)
 
 
+def test_an_alpha_curve_in_one_call_equals_one_call_per_alpha(model):
+    """stylize_alphas encodes once for every α (the evaluate stage's α curve): the same bytes as stylize."""
+    content, style = torch.rand(2, 3, 40, 56), torch.rand(1, 3, 32, 32)
+    alphas = [0.0, 0.25, 0.5, 1.0]
+    with torch.no_grad():
+        curve = model.stylize_alphas(content, [style], alphas, work_side=32)
+        one_by_one = [model.stylize(content, [style], alpha=a, work_side=32) for a in alphas]
+    assert all(torch.equal(a, b) for a, b in zip(curve, one_by_one))
+    assert torch.equal(curve[0], content) and not torch.equal(curve[-1], content)
+    with pytest.raises(ValueError, match="alpha"):
+        model.stylize_alphas(content, [style], [0.5, 1.2])
+
+
 def test_preserve_color_keeps_hue(model):
     lightness = torch.rand(1, 1, 48, 48) * 100
     style = torch.rand(1, 3, 32, 32)

@@ -169,8 +169,7 @@ def style_metrics(model: Chromastyle, content: np.ndarray, styles: np.ndarray, s
         for prefix in networks:
             figures[f"{name}/{prefix}style_loss_alpha0"] = float(style_loss(content_features[prefix],
                                                                             style_features[prefix]))
-        for alpha in alphas:
-            out = model.stylize(content_t, [style], alpha=alpha)
+        for alpha, out in zip(alphas, model.stylize_alphas(content_t, [style], alphas)):
             for prefix, net in networks.items():
                 out_features = net(out)
                 figures[f"{name}/{prefix}style_loss_alpha{alpha:g}"] = float(style_loss(out_features,
@@ -281,6 +280,6 @@ def style_sheet(model: Chromastyle, photo: np.ndarray, styles: list[np.ndarray],
         return [np.concatenate(cells[r:r + columns], axis=1) for r in range(0, len(cells), columns)]
 
     alpha_row = [label(tensor_to_uint8(content)[0], f"{names[0]} α = 0")]
-    alpha_row += [label(tensor_to_uint8(model.stylize(content, [uint8_to_tensor(styles[0])], alpha=a))[0],
-                        f"{names[0]} α = {a:g}") for a in alphas]
+    alpha_row += [label(tensor_to_uint8(out)[0], f"{names[0]} α = {a:g}")
+                  for a, out in zip(alphas, model.stylize_alphas(content, [uint8_to_tensor(styles[0])], list(alphas)))]
     return np.concatenate(rows_of(cells) + rows_of(alpha_row), axis=0)

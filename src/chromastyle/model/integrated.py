@@ -126,24 +126,36 @@ class Chromastyle(nn.Module):
 
         work_side: the stylizer's working shorter side (default cfg.style_work_side; 0 = full size).
         Images larger than it are stylised at that size and the painted residual is upsampled."""
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-        weights = normalised_weights(weights, len(styles))
-        if alpha == 0.0:
-            return content
-        side = self.cfg.style_work_side if work_side is None else work_side
-        small = self._to_work_side(content, side)
-        padded, (height, width) = self._pad_to_encoder(small)
-        h_content = self.encoder.encode(padded)
-        h_styles = [self.encoder.encode(self._to_work_side(s, side)) for s in styles]
-        residual = self.decoder(fuse(h_content, h_styles, weights, alpha)) - self.decoder(h_content)
-        residual = residual[..., :height, :width]
-        if residual.shape[-2:] != content.shape[-2:]:
-            residual = F.interpolate(residual, size=content.shape[-2:], mode="bilinear", align_corners=False)
-        out = (content + residual).clamp(0.0, 1.0)
-        if preserve_color:
+        out = self.stylize_alphas(content, styles, [alpha], weights, work_side)[0]
+        if preserve_color and alpha > 0.0:
             out = l_ab_to_rgb_hue_preserving(rgb_to_l_ab(out)[0], rgb_to_l_ab(content)[1])
         return out
+
+    def stylize_alphas(self, content: torch.Tensor, styles: list[torch.Tensor], alphas: list[float],
+                       weights: list[float] | None = None, work_side: int | None = None) -> list[torch.Tensor]:
+        """`stylize` at each α of `alphas` (α = 0: the content itself). The content and the styles are
+        encoded, and the content decoded, once for all of them: an α curve costs one decoder pass per α."""
+        for alpha in alphas:
+            if not 0.0 <= alpha <= 1.0:
+                raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+        weights = normalised_weights(weights, len(styles))
+        if all(alpha == 0.0 for alpha in alphas):
+            return [content for _ in alphas]
+        side = self.cfg.style_work_side if work_side is None else work_side
+        padded, (height, width) = self._pad_to_encoder(self._to_work_side(content, side))
+        h_content = self.encoder.encode(padded)
+        h_styles = [self.encoder.encode(self._to_work_side(s, side)) for s in styles]
+        plain = self.decoder(h_content)
+        return [content if alpha == 0.0 else self._painted(content, plain, fuse(h_content, h_styles, weights, alpha),
+                                                            height, width) for alpha in alphas]
+
+    def _painted(self, content: torch.Tensor, plain: torch.Tensor, h_fused: torch.Tensor, height: int,
+                 width: int) -> torch.Tensor:
+        """content + D(H_SF) − D(H_S) at the working size, the residual upsampled onto the content."""
+        residual = (self.decoder(h_fused) - plain)[..., :height, :width]
+        if residual.shape[-2:] != content.shape[-2:]:
+            residual = F.interpolate(residual, size=content.shape[-2:], mode="bilinear", align_corners=False)
+        return (content + residual).clamp(0.0, 1.0)
 
     def decode_residual(self, content: torch.Tensor, h_content: torch.Tensor, h_fused: torch.Tensor) -> torch.Tensor:
         """x + D(H_SF) − D(H_S), unclamped (the training objective sees the same function)."""
