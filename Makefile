@@ -42,8 +42,9 @@ install: $(STAMP)
 # uv installs the same pinned set as pip (constraints.txt pins every package) about 10× faster: it
 # downloads in parallel. It does not read pip's config, so pip's find-links (where a machine keeps its
 # own wheels, e.g. a CPU build of torch) are passed on; if uv cannot install, pip does it as before.
-FIND_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
-UV_ARGS := -q --python $(BIN)/python -r requirements.txt -c constraints.txt $(foreach d,$(FIND_LINKS),--find-links $(d))
+# `=`, not `:=`: pip's config is read only when the install recipe runs, not at every `make` call.
+FIND_LINKS = $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+UV_ARGS = -q --python $(BIN)/python -r requirements.txt -c constraints.txt $(foreach d,$(FIND_LINKS),--find-links $(d))
 PIP_ARGS := -q --disable-pip-version-check -r requirements.txt -c constraints.txt
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
