@@ -4,7 +4,8 @@
 
 The comparison itself (peer, judge, figures, sheet) is `chromastyle.metrics.style_peer`, which the
 evaluate stage runs too; this adds what a tracked file cannot hold: the latency of both, and the ratio
-ours / peer, in the same run on the same machine (same threads). Writes reports/style_peer.json and
+ours / peer, in the same run on the same machine (same threads), ours in the served runtime
+(`package.runtime`). Writes reports/style_peer.json and
 reports/style_peer_sheet.jpg (rows: 8 styles; columns: style, content, ours, peer). Prints figures;
 asserts nothing.
 """
@@ -25,7 +26,7 @@ from chromastyle.imaging import decode_image
 from chromastyle.inference import colorize_photo
 from chromastyle.metrics.style_peer import (PEER_PACKAGE, at_side, compare, lite2_judge, peer_engine, peer_sheet,
                                             systems)
-from chromastyle.model.integrated import Chromastyle
+from chromastyle.model.onnx_runtime import load_for_inference
 
 ROOT = Path(__file__).resolve().parent.parent
 SHEET_STYLES = 8
@@ -40,7 +41,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     params = load_params(ROOT / "params.yaml")
-    model = Chromastyle.load(ROOT / "models" / "chromastyle")
+    # Ours as served (package.runtime: ONNX Runtime by default), so its latency is what a user waits for.
+    model = load_for_inference(ROOT / "models" / "chromastyle", runtime=params.package.runtime, threads=args.threads)
     photos, names = load_originals(ROOT / "data" / "raw", ROOT / "data" / "prepared", "test", args.photos)
     contents = [at_side(colorize_photo(model, photo, params.package), args.side) for photo in photos]
     gallery = {name: decode_image(path) for name, path in gallery_paths(ROOT / params.data.styles).items()}

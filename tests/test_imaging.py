@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chromastyle.imaging import ImageDecodeError, decode_image
+from chromastyle.imaging import ImageDecodeError, decode_image, inspect_image
 from conftest import photo, png_bytes
 from serving import scan_bomb
 
@@ -95,6 +95,25 @@ def test_a_scan_bomb_is_refused_before_decoding(tmp_path):
         decode_image(bomb)
     assert time.perf_counter() - started < 1.0 and caught.value.code == "too_many_scans"
     assert decode_image(scan_bomb(64, 50)).shape == (64, 64, 3), "a few extra scans are fine"
+
+
+def test_inspection_checks_the_header_and_the_scans_without_decoding_a_pixel():
+    """What the service runs before a request waits for a compute place: the same refusals as decoding
+    where the header or the marker stream decides, the size where they pass, and nothing decoded (a
+    truncated body passes the inspection and is refused by the decode that follows)."""
+    data = png_bytes(photo(4, size=(300, 500)), fmt="JPEG")
+    truncated = data[: len(data) * 3 // 4]  # the header whole, a quarter of the picture missing
+    assert inspect_image(data) == inspect_image(truncated) == (500, 300)
+    with pytest.raises(ImageDecodeError, match="truncated or corrupt"):
+        decode_image(truncated)
+    with pytest.raises(ImageDecodeError, match="more than 100 scans") as caught:
+        inspect_image(scan_bomb(2000, 1000))
+    assert caught.value.code == "too_many_scans"
+    with pytest.raises(ImageDecodeError, match="exceeds the limit") as caught:
+        inspect_image(png_bytes(np.zeros((300, 300, 3), np.uint8)), max_pixels=10_000)
+    assert caught.value.code == "image_too_large"
+    with pytest.raises(ImageDecodeError, match="not an image"):
+        inspect_image(b"hello, I am text")
 
 
 def detailed_gray(side: int = 4000, tile: int = 64) -> np.ndarray:

@@ -246,3 +246,35 @@ def test_relative_style_loss_weighs_layers_alike_whatever_their_scale():
     assert style_loss(*rescaled) > 20 * style_loss(out, sty)  # the plain loss is dominated by the big layer
     assert relative_content_loss(out[1] * 7, sty[1] * 7) == pytest.approx(relative_content_loss(out[1], sty[1]).item(),
                                                                            rel=1e-4)
+
+
+# -- the painting's palette ----------------------------------------------------------------------------
+def test_palette_matching_gives_the_target_distribution_and_keeps_the_order_of_the_pixels():
+    from chromastyle.model.stylizer import match_palette, palette
+
+    generator = torch.Generator().manual_seed(3)
+    image = torch.rand(1, 3, 64, 48, generator=generator) ** 2  # dark-skewed
+    painting = 0.3 + 0.5 * torch.rand(1, 3, 40, 40, generator=generator)  # a narrow, brighter palette
+    matched = match_palette(image, palette(painting))
+    for c in range(3):
+        want = painting[0, c].flatten().quantile(torch.tensor([0.1, 0.5, 0.9]))
+        got = matched[0, c].flatten().quantile(torch.tensor([0.1, 0.5, 0.9]))
+        assert torch.allclose(got, want, atol=0.01)
+        # Monotone per channel: what was lighter stays lighter (the photo's structure survives).
+        order = image[0, c].flatten().argsort()
+        assert (matched[0, c].flatten()[order].diff() >= -1e-6).all()
+    assert torch.allclose(match_palette(painting, palette(painting)), painting, atol=0.005)
+
+
+def test_palette_transfer_moves_with_alpha_and_leaves_alpha_zero_exact(model):
+    painted_model = Chromastyle(replace(model.cfg, palette_transfer=True)).eval()
+    painted_model.load_state_dict(model.state_dict())
+    content = torch.rand(1, 3, 48, 40) * 0.5  # dark
+    style = 0.6 + 0.3 * torch.rand(1, 3, 32, 32)  # light
+    with torch.no_grad():
+        assert torch.equal(painted_model.stylize(content, [style], alpha=0.0), content)
+        plain = model.stylize(content, [style], alpha=1.0)
+        curve = painted_model.stylize_alphas(content, [style], [0.25, 0.5, 1.0])
+    means = [out.mean().item() for out in curve]
+    assert means == sorted(means)  # towards the painting's brightness with every step of α
+    assert abs(means[-1] - style.mean().item()) < 0.02 < abs(plain.mean().item() - style.mean().item())

@@ -249,6 +249,29 @@ def test_a_timed_out_request_is_answered_in_shape_and_keeps_its_slot(strict):
     assert "work of a timed-out request ended" in strict.output() and "Traceback" not in strict.output()
 
 
+def test_a_bad_header_is_refused_without_waiting_for_the_busy_compute_place(strict):
+    """While a scan bomb (allowed here: seconds of decoding) holds the one colourise place, an upload
+    whose header is already wrong (8×8 px) gets its 400 at once: the header checks run before the gate
+    (it used to wait in the queue for the place, then time out as a 503)."""
+    finished = {}
+
+    def bomb() -> None:
+        httpx.post(f"{strict.base}/colorize", files={"image": ("b.jpg", scan_bomb(4000, 1500))}, timeout=60)
+        finished["bomb"] = time.perf_counter()
+
+    worker = threading.Thread(target=bomb)
+    worker.start()
+    time.sleep(1.0)  # the bomb's small body is in and decoding
+    started = time.perf_counter()
+    tiny = httpx.post(f"{strict.base}/colorize", files={"image": ("t.png", png_bytes(photo(1, size=(8, 8))))},
+                      timeout=60)
+    answered = time.perf_counter()
+    assert_error(tiny, 400, "image_too_small", "image")
+    worker.join()
+    assert answered - started < 3 and answered < finished["bomb"], (answered - started, finished["bomb"] - answered)
+    assert wait_for(lambda: colourise_small(strict.base)[0].status_code == 200, timeout=90), "the slot never came back"
+
+
 def test_a_killed_supervisor_takes_its_worker_with_it(store, tmp_path):
     server = start_server(store, tmp_path / "server.log")
     try:

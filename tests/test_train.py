@@ -23,6 +23,7 @@ def make_trainer(tmp_path, cfg: TrainConfig, name="ckpt") -> Trainer:
     model_cfg = ModelConfig(base_channels=cfg.base_channels, work_side=cfg.work_side, encoder=cfg.encoder,
                             loss_network="efficientnet-lite0" if cfg.encoder != "scratch" else "random")
     encoder = efficientnet_network() if cfg.encoder != "scratch" else None
+    torch.manual_seed(cfg.seed)  # as new_model: the same weights whatever ran before in this process
     colorizer = build_colorizer(model_cfg, pretrained=True)
     torch.manual_seed(cfg.seed)
     model = Chromastyle(model_cfg, encoder=encoder, colorizer=colorizer)
@@ -48,6 +49,22 @@ def test_stylizer_phase_lowers_its_loss(tmp_path):
     result = make_trainer(tmp_path, cfg).run()
     losses = [row["stylizer_loss"] for row in result.curve if "stylizer_loss" in row]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_a_deeper_style_tap_adds_lite0s_16_stage_to_the_style_loss_only(tmp_path):
+    cfg = TrainConfig(**{**TINY, "encoder": "efficientnet-lite0", "image_size": 64}, finetune_steps=0,
+                      adversarial_steps=0, colorizer_steps=1, stylizer_steps=2, style_loss_stride=16)
+    trainer = make_trainer(tmp_path, cfg)
+    features = trainer.model.encoder(torch.rand(2, 3, 64, 64))
+    taps = trainer._style_taps(features)
+    assert [f.shape[-1] for f in taps] == [32, 16, 8, 4] and taps[-1].shape[1] == 112
+    assert not any(p.requires_grad for p in trainer.style_extension.parameters())
+    saved = set(trainer.model.state_dict())
+    losses = [row["style_loss"] for row in trainer.run().curve if "style_loss" in row]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert set(trainer.model.state_dict()) == saved  # training only: the saved model has the same tensors
+    fallback = make_trainer(tmp_path, TrainConfig(**TINY, style_loss_stride=16), name="random")
+    assert fallback.style_extension is None  # the random loss network keeps its own taps (a warning says so)
 
 
 @pytest.mark.parametrize("encoder, dies_in", [("scratch", "stylizer"), ("efficientnet-lite0", "finetune"),

@@ -87,6 +87,8 @@ class TrainConfig(_Section):
     calibration_max_delta_cf: float = Field(15.0, ge=0.0)
     lr_stylizer: float = Field(1e-3, gt=0)
     style_weight: float = Field(20.0, ge=0.0)
+    style_loss_stride: Literal[8, 16] = 16
+    palette_transfer: bool = True
     content_weight: float = Field(1.0, ge=0.0)
     reconstruction_weight: float = Field(1.0, ge=0.0)
     work_side: int = Field(224, ge=16, le=4096)

@@ -106,6 +106,20 @@ def decode_image(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS,
     scans is refused unread (a scan bomb costs CPU without bound). Raises ImageDecodeError for
     empty, non-image, unsupported, truncated, oversized or scan-bomb input.
     """
+    return _read(data, max_pixels, check_size, max_jpeg_scans, decode=True)
+
+
+def inspect_image(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  check_size: Callable[[int, int], None] | None = None,
+                  max_jpeg_scans: int = DEFAULT_MAX_JPEG_SCANS) -> tuple[int, int]:
+    """(width, height) after every check of decode_image that needs no pixel: the format, the header's
+    size against the limits, a JPEG's scans. Microseconds to milliseconds: what a server can afford
+    before it gives a request a place to compute (a scan bomb is refused without waiting for one)."""
+    return _read(data, max_pixels, check_size, max_jpeg_scans, decode=False)
+
+
+def _read(data: bytes | Path | str, max_pixels: int, check_size: Callable[[int, int], None] | None,
+          max_jpeg_scans: int, decode: bool):
     name = str(data) if isinstance(data, (str, Path)) else "upload"
     raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
     if not raw:
@@ -123,6 +137,8 @@ def decode_image(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS,
                 check_size(width, height)
             if image.format in ("JPEG", "MPO"):
                 _check_jpeg_scans(name, raw, max_jpeg_scans)
+            if not decode:
+                return width, height
             image.seek(0)  # first frame of an animation
             image.load()
             return to_rgb_array(image)

@@ -34,7 +34,7 @@ from chromastyle.model import efficientnet
 from chromastyle.model.colorizer import EfficientUNetColorizer, UNetColorizer
 from chromastyle.model.loss_network import (VGG19_TAPS, FeatureNetwork, LossNetworkSpec, efficientnet_network,
                                             random_network, vgg19_layers)
-from chromastyle.model.stylizer import Decoder, fuse
+from chromastyle.model.stylizer import Decoder, fuse, match_palette, palette
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -59,6 +59,7 @@ class ModelConfig:
     loss_network: str = "random"  # "random" | "vgg19" | "efficientnet-lite0"
     loss_network_source: str = "seed=1234"
     random_seed: int = 1234
+    palette_transfer: bool = False  # match the stylised photo's colour distribution to the style's (× α)
 
 
 def _encoder_for(cfg: ModelConfig) -> FeatureNetwork:
@@ -146,16 +147,22 @@ class Chromastyle(nn.Module):
         h_content = self.encoder.encode(padded)
         h_styles = [self.encoder.encode(self._to_work_side(s, side)) for s in styles]
         plain = self.decoder(h_content)
+        target = (sum(w * palette(self._to_work_side(s, side)) for w, s in zip(weights, styles))
+                  if self.cfg.palette_transfer else None)
         return [content if alpha == 0.0 else self._painted(content, plain, fuse(h_content, h_styles, weights, alpha),
-                                                            height, width) for alpha in alphas]
+                                                            height, width, alpha, target) for alpha in alphas]
 
     def _painted(self, content: torch.Tensor, plain: torch.Tensor, h_fused: torch.Tensor, height: int,
-                 width: int) -> torch.Tensor:
-        """content + D(H_SF) − D(H_S) at the working size, the residual upsampled onto the content."""
+                 width: int, alpha: float, target_palette: torch.Tensor | None) -> torch.Tensor:
+        """content + D(H_SF) − D(H_S) at the working size, the residual upsampled onto the content; then,
+        with palette transfer, moved α of the way to the styles' palette (α = 0 stays the content)."""
         residual = (self.decoder(h_fused) - plain)[..., :height, :width]
         if residual.shape[-2:] != content.shape[-2:]:
             residual = F.interpolate(residual, size=content.shape[-2:], mode="bilinear", align_corners=False)
-        return (content + residual).clamp(0.0, 1.0)
+        painted = (content + residual).clamp(0.0, 1.0)
+        if target_palette is None:
+            return painted
+        return (painted + alpha * (match_palette(painted, target_palette) - painted)).clamp(0.0, 1.0)
 
     def decode_residual(self, content: torch.Tensor, h_content: torch.Tensor, h_fused: torch.Tensor) -> torch.Tensor:
         """x + D(H_SF) − D(H_S), unclamped (the training objective sees the same function)."""

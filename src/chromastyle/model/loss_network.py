@@ -37,6 +37,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # steps: with block 10 (/16) as the encoder output the judge's style loss fell 31 %, with block 4 53 %.
 LITE0_TAPS = (2, 5, 7)
 LITE0_LAST_BLOCK = 4
+LITE0_DOWNSAMPLING = 8  # the encoder's output stride (block 4)
+LITE0_STRIDE16_BLOCK = 10  # the last block at /16 (112 channels), where the judge's /16 stage ends too
 KINDS = ("auto", "vgg19", "efficientnet-lite0", "random")
 
 
@@ -111,7 +113,7 @@ def efficientnet_network(network: nn.Module | None = None) -> FeatureNetwork:
                                          LITE0_LAST_BLOCK)
     return FeatureNetwork(layers, LITE0_TAPS, LossNetworkSpec("efficientnet-lite0", source),
                           mean=(efficientnet.MEAN,) * 3, std=(efficientnet.STD,) * 3, out_channels=40,
-                          downsampling=8)
+                          downsampling=LITE0_DOWNSAMPLING)
 
 
 def random_network(seed: int) -> FeatureNetwork:
@@ -203,3 +205,39 @@ def _vgg19_if_available(vgg19_path: Path | None, allow_download: bool) -> Featur
     own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     layers.load_state_dict({k: v for k, v in own.items() if int(k.split(".")[0]) < len(layers)})
     return FeatureNetwork(layers, VGG19_TAPS, LossNetworkSpec("vgg19", str(weights)))
+
+
+class FrozenLayers(nn.Module):
+    """A fixed function of pretrained layers: no gradients to its parameters, always in eval mode."""
+
+    def __init__(self, layers: nn.Sequential):
+        super().__init__()
+        self.layers = layers
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+    def train(self, mode: bool = True) -> "FrozenLayers":
+        return super().train(False)
+
+
+def deeper_style_layers(encoder: FeatureNetwork, stride: int) -> FrozenLayers | None:
+    """The layers that take the encoder's output on to a style tap at `stride` (None: the encoder's own
+    taps reach it). Only for EfficientNet-Lite0: its ImageNet blocks 5..10 continue block 4 to /16.
+
+    Why: the encoder stops at /8 (the decoder paints best from there), so a style loss on its taps
+    alone sees textures no coarser than 8 px cells; brush strokes and the painting's larger motifs
+    live at /16, where a judge network looks too. Training only: the saved model is unchanged. Another
+    loss network (VGG-19, the random fallback) keeps its own taps, with a warning."""
+    if stride <= max(LITE0_DOWNSAMPLING, encoder.downsampling):
+        return None
+    if encoder.spec.kind != "efficientnet-lite0":
+        log.warning("train.style_loss_stride %d: the %s loss network has no deeper layers here; its own taps "
+                    "(to /%d) carry the style loss", stride, encoder.spec.kind, encoder.downsampling)
+        return None
+    from chromastyle.model import efficientnet
+
+    layers = efficientnet.feature_layers(efficientnet.pretrained(), LITE0_STRIDE16_BLOCK)
+    return FrozenLayers(layers[LITE0_LAST_BLOCK + 4:])

@@ -34,6 +34,64 @@ def fuse(content: torch.Tensor, styles: list[torch.Tensor], weights: list[float]
     return alpha * stylised + (1.0 - alpha) * content
 
 
+PALETTE_LEVELS = 256  # histogram bins per channel (the levels of 8-bit colour), and quantiles of a palette
+
+
+def _cdf(channel: torch.Tensor, bins: int = PALETTE_LEVELS) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, cumulative share) at the bins' edges of one channel in [0, 1]: its distribution, from a
+    histogram (a sort of every pixel costs 5× more on a 512² photo)."""
+    hist = torch.histc(channel.float(), bins=bins, min=0.0, max=1.0)
+    cdf = torch.cat([hist.new_zeros(1), hist.cumsum(0) / hist.sum().clamp_min(1.0)])
+    return torch.linspace(0.0, 1.0, bins + 1, device=channel.device), cdf
+
+
+def palette(rgb: torch.Tensor, levels: int = PALETTE_LEVELS) -> torch.Tensor:
+    """Per-image, per-channel quantiles of the pixels: N×3×levels. An image's palette as three 1-D
+    distributions; a mix of styles mixes these (quantile averaging is the 1-D Wasserstein barycentre)."""
+    # Just inside (0, 1): the first and last quantiles are where the occupied bins begin and end.
+    shares = torch.linspace(0.0, 1.0, levels, device=rgb.device).clamp(1e-6, 1.0 - 1e-6)
+    out = rgb.new_empty(rgb.shape[0], rgb.shape[1], levels, dtype=torch.float32)
+    for n in range(rgb.shape[0]):
+        for c in range(rgb.shape[1]):
+            values, cdf = _cdf(rgb[n, c])
+            out[n, c] = _interpolate(shares, cdf, values)
+    return out
+
+
+def _interpolate(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """np.interp for 1-D tensors: piecewise-linear through (xp, fp), xp non-decreasing; flat outside."""
+    index = torch.searchsorted(xp, x.contiguous()).clamp(1, xp.numel() - 1)
+    x0, x1, f0, f1 = xp[index - 1], xp[index], fp[index - 1], fp[index]
+    t = ((x - x0) / (x1 - x0).clamp_min(1e-12)).clamp(0.0, 1.0)
+    return f0 + t * (f1 - f0)
+
+
+def _on_uniform_grid(x: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """_interpolate where xp is the uniform grid 0..1 of len(fp) points: an index computation, not a
+    search (7× faster on a 512² photo)."""
+    position = x.clamp(0.0, 1.0) * (fp.numel() - 1)
+    index = position.floor().long().clamp(max=fp.numel() - 2)
+    return torch.lerp(fp[index], fp[index + 1], position - index)
+
+
+def match_palette(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Histogram specification per channel: each pixel value goes to the target palette's value at the
+    same quantile, so the image takes the painting's colours and keeps its own order of light and dark.
+
+    rgb N×3×H×W in [0, 1]; target N×3×L or 1×3×L (palette()). Why: the decoder, trained minutes on
+    feature statistics, moves the colours only part of the way (measured in a judge network: the /2
+    stage's style loss fell 45 % with the stylizer against 70 % for a real peer), and a painting's
+    palette is the first thing a viewer recognises it by."""
+    rgb = rgb.contiguous()  # channel planes contiguous: a channels_last photo costs 2× otherwise
+    out = torch.empty_like(rgb)
+    for n in range(rgb.shape[0]):
+        goal = target[min(n, target.shape[0] - 1)]
+        for c in range(rgb.shape[1]):
+            share = _on_uniform_grid(rgb[n, c], _cdf(rgb[n, c])[1])  # the pixel's quantile in its own image
+            out[n, c] = _on_uniform_grid(share, goal[c])
+    return out
+
+
 class Decoder(nn.Module):
     """Features (N×C×H/s×W/s, s = encoder downsampling) -> RGB N×3×H×W.
 

@@ -21,7 +21,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 
 from chromastyle.config import DEFAULT_ALPHA, PackageConfig
-from chromastyle.imaging import ImageDecodeError, decode_image
+from chromastyle.imaging import ImageDecodeError, decode_image, inspect_image
 from chromastyle.model.integrated import normalised_weights
 from chromastyle.service.errors import ApiError
 
@@ -145,6 +145,17 @@ async def _split_fields(parsed, form: type[_Form], files: tuple[str, ...]) -> tu
 def decode_upload(data: bytes, field: str, limits: PackageConfig, max_pixels: int | None = None) -> np.ndarray:
     """Decode an uploaded image under the service's limits (pixels, sides, aspect ratio, JPEG scans)
     or raise 400."""
+    return _under_limits(decode_image, data, field, limits, max_pixels)
+
+
+def inspect_upload(data: bytes, field: str, limits: PackageConfig, max_pixels: int | None = None) -> int:
+    """decode_upload's checks that need no pixel (imaging.inspect_image), or 400; returns the pixel count.
+    Run before a request waits for a compute place: a bad header never queues behind real work."""
+    width, height = _under_limits(inspect_image, data, field, limits, max_pixels)
+    return width * height
+
+
+def _under_limits(read, data: bytes, field: str, limits: PackageConfig, max_pixels: int | None):
     max_pixels = min(limits.max_pixels, max_pixels or limits.max_pixels)
 
     def check_size(width: int, height: int) -> None:
@@ -156,7 +167,7 @@ def decode_upload(data: bytes, field: str, limits: PackageConfig, max_pixels: in
                                                 f"{limits.max_aspect_ratio:g}:1; crop it first", field)
 
     try:
-        return decode_image(data, max_pixels=max_pixels, check_size=check_size, max_jpeg_scans=limits.max_jpeg_scans)
+        return read(data, max_pixels=max_pixels, check_size=check_size, max_jpeg_scans=limits.max_jpeg_scans)
     except ImageDecodeError as err:
         raise ApiError(400, err.code, f"{field}: {str(err).removeprefix('upload: ')}", field) from None
 

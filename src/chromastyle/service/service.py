@@ -45,7 +45,7 @@ from chromastyle.inference import colorize_photo, fit_within, stylize_photo  # n
 from chromastyle.model.onnx_runtime import load_for_inference  # noqa: E402
 from chromastyle.service.admission import AdmissionGate, Overloaded, UploadLimit  # noqa: E402
 from chromastyle.service.errors import (ERROR_MARKER, ERROR_RESPONSES, ApiError, error_json, log_rejection)
-from chromastyle.service.forms import (ColorizeForm, StylizeForm, StylizeUploadForm, decode_upload,  # noqa: E402
+from chromastyle.service.forms import (ColorizeForm, StylizeForm, StylizeUploadForm, decode_upload, inspect_upload,  # noqa: E402
                                        openapi_body, parse_style_names, parse_weights, read_form)
 from chromastyle.service.guard import BodyTooLarge, RequestGuard  # noqa: E402
 from chromastyle.service.process import die_with_parent, limit_address_space, limit_malloc_arenas  # noqa: E402
@@ -173,6 +173,7 @@ class Chromastyle:
         """Colourise a (grayscale or any) photo; the result has the input's full resolution."""
         deadline = time.monotonic() + ANSWER_WITHIN_S
         uploads, form = await self._receive(request, ColorizeForm, self.colorize_gate, deadline)
+        self._check_headers(uploads)
         body, media_type = await self.colorize_gate.run(deadline - time.monotonic(), self._guarded,
                                                         self._colorize_bytes, uploads["image"],
                                                         form.response_format(uploads["image"]))
@@ -185,6 +186,7 @@ class Chromastyle:
         `weights` like `0.7,0.3`), `alpha` in [0, 1], `preserve_color`."""
         deadline = time.monotonic() + ANSWER_WITHIN_S
         uploads, form = await self._receive(request, StylizeForm, self.stylize_gate, deadline)
+        self._check_headers(uploads)
         names = parse_style_names(form.style_name, self.gallery, self.limits.max_styles)
         weights = parse_weights(form.weights, len(names))
         body, media_type = await self.stylize_gate.run(deadline - time.monotonic(), self._guarded,
@@ -198,6 +200,7 @@ class Chromastyle:
         """Colourise, then repaint in the style of an uploaded painting (`style_image`)."""
         deadline = time.monotonic() + ANSWER_WITHIN_S
         uploads, form = await self._receive(request, StylizeUploadForm, self.stylize_gate, deadline)
+        self._check_headers(uploads)
         body, media_type = await self.stylize_gate.run(deadline - time.monotonic(), self._guarded,
                                                        self._stylize_bytes, uploads["image"], [],
                                                        uploads["style_image"], None, form)
@@ -223,6 +226,14 @@ class Chromastyle:
         with self.uploads:
             timeout_s = min(self.limits.upload_timeout_s, deadline - time.monotonic())
             return await read_form(request, form, self.limits, timeout_s)
+
+    def _check_headers(self, uploads: dict[str, bytes]) -> None:
+        """Every check of the uploaded images that needs no pixel (format, size, geometry, JPEG scans, the
+        request's pixel budget), before the request waits for a compute place: a scan bomb or an
+        oversized header is refused in microseconds, never queued behind real work or shed as busy."""
+        pixels = inspect_upload(uploads["image"], "image", self.limits)
+        if uploads.get("style_image") is not None:
+            self._style_upload(uploads["style_image"], pixels, inspect_upload)
 
     # -- the work (on the gate's threads) ---------------------------------------------------------
     @staticmethod
@@ -252,16 +263,19 @@ class Chromastyle:
         return encode_image(out, form.response_format(image))
 
     def _decode_style_upload(self, upload: bytes, content: np.ndarray) -> np.ndarray:
-        """The style image within what the content image left of package.max_request_pixels, refused from
-        its header (before decoding it) when the two together would exceed it."""
+        return self._style_upload(upload, content.shape[0] * content.shape[1], decode_upload)
+
+    def _style_upload(self, upload: bytes, content_pixels: int, read):
+        """`read` (decode_upload or inspect_upload) of the style image within what the content image left of
+        package.max_request_pixels: refused from its header when the two together would exceed it."""
         total = self.limits.max_request_pixels
-        left = max(1, total - content.shape[0] * content.shape[1])
+        left = max(1, total - content_pixels)
         try:
-            return decode_upload(upload, "style_image", self.limits, max_pixels=left)
+            return read(upload, "style_image", self.limits, max_pixels=left)
         except ApiError as err:
             if err.code != "image_too_large" or left >= self.limits.max_pixels:
                 raise
-            raise ApiError(400, "image_too_large", f"image ({content.shape[1]}x{content.shape[0]}) and style_image "
+            raise ApiError(400, "image_too_large", f"image ({content_pixels} pixels) and style_image "
                                                    f"together exceed {total} pixels; {err.message}",
                            "style_image") from None
 

@@ -37,6 +37,7 @@ from chromastyle.data.augment import build_augmentation, sample_batch
 from chromastyle.metrics.grid import image_grid
 from chromastyle.model.colorizer import PatchDiscriminator
 from chromastyle.model.integrated import Chromastyle
+from chromastyle.model.loss_network import deeper_style_layers
 from chromastyle.model.stylizer import adain, relative_content_loss, relative_style_loss
 from chromastyle.train.checkpoint import load_checkpoint, save_checkpoint
 from chromastyle.train.distributed import Distributed, convert_batchnorm
@@ -132,6 +133,9 @@ class Trainer:
         self._generator: nn.Module = self.model.colorizer
         self._critic: nn.Module = self.dist.wrap(self.discriminator, self.device)
         self._painter: nn.Module = self.dist.wrap(StylizerHead(self.model.decoder), self.device)
+        self.style_extension = deeper_style_layers(self.model.encoder, cfg.style_loss_stride)
+        if self.style_extension is not None:
+            self.style_extension.to(self.device, memory_format=self.memory_format)
         self.curve: list[dict[str, float]] = []
         self.summary: dict[str, float] = {}
         self.phase, self.step = PHASES[0], 0
@@ -307,7 +311,8 @@ class Trainer:
             output, reconstruction = self._painter(content, content_features[-1], target)
             output_features = encoder(output)
             loss_c = relative_content_loss(output_features[-1].float(), target.float())
-            loss_s = relative_style_loss([f.float() for f in output_features], [f.float() for f in style_features])
+            style_taps, output_taps = self._style_taps(style_features), self._style_taps(output_features)
+            loss_s = relative_style_loss([f.float() for f in output_taps], [f.float() for f in style_taps])
             loss_r = F.l1_loss(reconstruction.float(), content)
             loss = cfg.content_weight * loss_c + cfg.style_weight * loss_s + cfg.reconstruction_weight * loss_r
         self.opt_s.zero_grad(set_to_none=True)
@@ -315,6 +320,12 @@ class Trainer:
         self.opt_s.step()
         return self._mean_over_ranks({"content_loss": loss_c.item(), "style_loss": loss_s.item(),
                                       "reconstruction_l1": loss_r.item(), "stylizer_loss": loss.item()})
+
+    def _style_taps(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The loss network's taps, plus the deeper one of train.style_loss_stride when it has one."""
+        if self.style_extension is None:
+            return features
+        return [*features, self.style_extension(features[-1])]
 
     def _mean_over_ranks(self, losses: dict[str, float]) -> dict[str, float]:
         """Each rank's losses are means over its shard; the logged figure is the global batch's."""
