@@ -138,3 +138,16 @@ def test_the_training_fingerprint_hashes_exactly_the_train_stages_code_deps():
     expected = {p.resolve() for dep in stage["deps"] if str(dep).startswith("src/")
                 for p in ([ROOT / dep] if (ROOT / dep).is_file() else (ROOT / dep).rglob("*.py"))}
     assert set(training_code_files(ROOT)) == expected
+
+
+def test_bytecode_caches_in_a_code_dep_are_not_code_changes():
+    """Python writes __pycache__/*.pyc beside the modules it imports (on most machines: the default);
+    inside a folder that is a stage's dep (src/chromastyle/train) DVC counted them as changed code,
+    so a fresh clone's `dvc repro` wrote other hashes into dvc.lock and an import re-ran training."""
+    for cache in ("src/chromastyle/train/__pycache__/trainer.cpython-311.pyc",
+                  "src/chromastyle/model/__pycache__/stylizer.cpython-312.opt-1.pyc"):
+        ignored = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", cache], cwd=ROOT,
+                                 capture_output=True, text=True)
+        assert ignored.returncode == 0, f"DVC would hash {cache}: {ignored.stdout}{ignored.stderr}"
+    assert subprocess.run([sys.executable, "-m", "dvc", "check-ignore", "src/chromastyle/train/trainer.py"],
+                          cwd=ROOT, capture_output=True).returncode == 1, "the code itself stays a dep"

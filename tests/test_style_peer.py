@@ -79,6 +79,12 @@ def test_the_comparison_gives_both_systems_figures_that_tracked_files_can_hold(b
     assert summary["peer"]["distinctness"] > 0.05 and summary["peer"]["style_drop"] > 0
     assert summary["ours_vs_peer"]["latency_ratio"] == pytest.approx(
         summary["ours"]["median_seconds"] / summary["peer"]["median_seconds"])
+    # Contents and styles are judged once each: the same figures as judging every output from scratch.
+    judge = bench.lite2_judge()
+    fresh = [bench.judge_figures(judge, content, comparison.outputs[i]["ours"][name],
+                                 bench.fit_within(gallery[name], bench.JUDGE_STYLE_SIDE))["style_drop"]
+             for i, content in enumerate(contents) for name in ("greatwave", "kandinky")]
+    assert summary["ours"]["style_drop"] == pytest.approx(float(np.mean(fresh)), abs=1e-9)
 
     tracked = bench.reproducible(summary)
     assert "median_seconds" not in tracked["ours"] and "latency_ratio" not in tracked["ours_vs_peer"]

@@ -39,7 +39,7 @@ PALETTE_LEVELS = 256  # histogram bins per channel (the levels of 8-bit colour),
 
 def _cdf(channel: torch.Tensor, bins: int = PALETTE_LEVELS) -> tuple[torch.Tensor, torch.Tensor]:
     """(values, cumulative share) at the bins' edges of one channel in [0, 1]: its distribution, from a
-    histogram (a sort of every pixel costs 5× more on a 512² photo)."""
+    histogram (a sort of every pixel costs ~20× more on a 512² photo)."""
     hist = torch.histc(channel.float(), bins=bins, min=0.0, max=1.0)
     cdf = torch.cat([hist.new_zeros(1), hist.cumsum(0) / hist.sum().clamp_min(1.0)])
     return torch.linspace(0.0, 1.0, bins + 1, device=channel.device), cdf
@@ -68,7 +68,7 @@ def _interpolate(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.T
 
 def _on_uniform_grid(x: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
     """_interpolate where xp is the uniform grid 0..1 of len(fp) points: an index computation, not a
-    search (7× faster on a 512² photo)."""
+    search (5× faster on a 512² photo)."""
     position = x.clamp(0.0, 1.0) * (fp.numel() - 1)
     index = position.floor().long().clamp(max=fp.numel() - 2)
     return torch.lerp(fp[index], fp[index + 1], position - index)
