@@ -43,6 +43,12 @@ BENTO_FILE = ROOT / "models" / "bento.json"
 METRICS_DIR = ROOT / "metrics"
 REPORT_DIR = ROOT / "reports"
 EVALUATION_FILE = REPORT_DIR / "evaluation.json"
+GRAYSCALE_BASELINE_FILE = METRICS_DIR / "grayscale_baseline.json"
+
+
+def project_path(path: Path) -> Path:
+    """A path of params.yaml: relative to the project's root."""
+    return path if path.is_absolute() else ROOT / path
 
 
 def _pin_numerics() -> None:

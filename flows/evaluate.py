@@ -3,8 +3,8 @@ external-test, whole photos at their own size; stylizer figures, the style sheet
 beside a real peer (chromastyle.metrics.style_peer)."""
 
 from flows._common import (  # noqa: I001  (first: telemetry off, numerics pinned)
-    EXPECTED_ERRORS, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, REPORT_DIR, ROOT, RUN_FILE, fail,
-    run_stage,
+    EXPECTED_ERRORS, GRAYSCALE_BASELINE_FILE, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, REPORT_DIR,
+    RUN_FILE, fail, project_path, run_stage,
 )
 
 import json
@@ -18,10 +18,10 @@ from prefect import flow, task
 
 from chromastyle import registry
 from chromastyle.config import Params
-from chromastyle.data.prepare import load_originals, load_photo_folder, load_split, square_crop
+from chromastyle.data.prepare import load_originals, load_split, square_crop
 from chromastyle.data.styles import gallery_paths, load_gallery_crops
 from chromastyle.imaging import decode_image
-from chromastyle.metrics.evaluate import STYLE_SIDE, PhotoSet, evaluate, style_sheet
+from chromastyle.metrics.evaluate import STYLE_SIDE, evaluate, load_photo_sets, style_sheet
 from chromastyle.inference import colorize_photo
 from chromastyle.metrics import style_peer
 from chromastyle.metrics.report import evaluation_markdown, headline_metrics
@@ -39,24 +39,22 @@ def load_champion(model_name: str) -> Chromastyle | None:
     return champion
 
 
-def _project_path(path: Path) -> Path:
-    return path if path.is_absolute() else ROOT / path
-
-
 @task(name="compute-metrics")
 def compute(params: Params, model: Chromastyle, champion: Chromastyle | None):
     cfg = params.evaluate
-    test = PhotoSet("test", *load_originals(RAW_DIR, PREPARED_DIR, "test", limit=cfg.max_images))
-    validation = PhotoSet("validation", *load_originals(RAW_DIR, PREPARED_DIR, "val", limit=cfg.max_images))
-    external = PhotoSet("external-test", *load_photo_folder(_project_path(cfg.external_test), cfg.max_images))
+    test, validation, external = load_photo_sets(RAW_DIR, PREPARED_DIR, project_path(cfg.external_test),
+                                                 cfg.max_images)
+    baseline = json.loads(GRAYSCALE_BASELINE_FILE.read_text()) if GRAYSCALE_BASELINE_FILE.is_file() else None
+    if baseline is None:
+        log.warning("%s is missing: the grayscale input is measured here (run `dvc repro`)", GRAYSCALE_BASELINE_FILE)
     crops, _ = load_split(PREPARED_DIR, "test")
     style_content = np.stack([square_crop(crop, STYLE_SIDE) for crop in crops[: cfg.style_images]])
     styles, style_names = load_gallery_crops(params.data.styles, STYLE_SIDE, cfg.styles or None)
     judge = random_network(params.loss_network.random_seed)
-    fid_path = _project_path(cfg.fid_inception_path) if cfg.fid_inception_path is not None else None
+    fid_path = project_path(cfg.fid_inception_path) if cfg.fid_inception_path is not None else None
     return evaluate(model, test, style_content, styles, style_names, cfg.alphas, judge, champion, external,
                     cfg.grid_images, fid_inception_path=fid_path, limits=params.package,
-                    validation=validation)
+                    validation=validation, baseline=baseline)
 
 
 @task(name="style-sheet")

@@ -215,3 +215,26 @@ def test_the_style_sheet_ends_with_a_row_of_alphas():
     alpha_row = sheet[128:, :]
     assert not np.array_equal(alpha_row[20:, :64], alpha_row[20:, 4 * 64:5 * 64]), "α = 0 differs from α = 1"
     assert (alpha_row[:, 5 * 64:] == 255).all(), "the row is padded with white"
+
+
+def test_the_cached_grayscale_baseline_gives_the_figures_of_measuring_it_with_the_model():
+    """The grayscale-baseline stage measures the grayscale input once per data version; the evaluate
+    stage takes its figures (through JSON, as the stage writes them) instead of measuring them again:
+    every figure and the per-image table must be what measuring both systems together gives."""
+    import json
+
+    from chromastyle.metrics.evaluate import PhotoSet, evaluate_set, grayscale_baseline, grayscale_photos, known_baseline
+
+    truth = [photo(i, size=(40 + 6 * i, 56)) for i in range(5)]
+    photo_set = PhotoSet("test", truth, [f"p{i}.jpg" for i in range(5)])
+    model = [np.clip(t.astype(int) + 12 * (i % 2) - 6, 0, 255).astype(np.uint8) for i, t in enumerate(truth)]
+    systems = {"model": model, "grayscale": grayscale_photos(truth)}
+    together, table = evaluate_set(photo_set, systems)
+    baseline = json.loads(json.dumps(grayscale_baseline([photo_set])))
+    cached, cached_table = evaluate_set(photo_set, systems, known=known_baseline(baseline, photo_set))
+    assert cached == together
+    assert cached_table.equals(table)
+
+    other = PhotoSet("test", truth[:4], photo_set.names[:4])
+    with pytest.raises(ValueError, match="dvc repro grayscale-baseline"):
+        known_baseline(baseline, other)

@@ -80,5 +80,5 @@ def test_every_stage_that_computes_lists_the_numerics_params():
     import yaml
 
     stages = yaml.safe_load((Path(__file__).resolve().parent.parent / "dvc.yaml").read_text())["stages"]
-    for name in ("ingest", "validate", "prepare", "train", "evaluate", "register"):
+    for name in ("ingest", "validate", "prepare", "grayscale-baseline", "train", "evaluate", "register"):
         assert "numerics" in stages[name]["params"], name

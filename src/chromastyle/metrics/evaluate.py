@@ -32,6 +32,7 @@ from chromastyle.metrics.frechet import FEATURE_NAME, LabStatisticsFeatures, fre
 from chromastyle.metrics.grid import fit_cell, image_grid, label
 from chromastyle.metrics.learned import LEARNED_NAME, LearnedFeatureMetrics
 from chromastyle.config import PackageConfig
+from chromastyle.data.prepare import load_originals, load_photo_folder
 from chromastyle.inference import colorize_photo
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.loss_network import FeatureNetwork
@@ -52,6 +53,13 @@ class PhotoSet:
     name: str
     photos: list[np.ndarray]
     names: list[str]
+
+
+def load_photo_sets(raw_dir: Path, prepared_dir: Path, external_dir: Path, limit: int) -> list[PhotoSet]:
+    """test, validation and external-test, each photo whole and at its own size (at most `limit` each)."""
+    return [PhotoSet("test", *load_originals(raw_dir, prepared_dir, "test", limit=limit)),
+            PhotoSet("validation", *load_originals(raw_dir, prepared_dir, "val", limit=limit)),
+            PhotoSet("external-test", *load_photo_folder(external_dir, limit))]
 
 
 @dataclass
@@ -113,15 +121,20 @@ def system_metrics(outputs: list[np.ndarray], truth: list[np.ndarray], learned: 
 
 
 def evaluate_set(photo_set: PhotoSet, systems: dict[str, list[np.ndarray]], learned: bool = True,
-                 fid_inception_path: Path | None = None) -> tuple[dict, pd.DataFrame]:
-    """Figures of every system on one photo set, and its per-image table."""
+                 fid_inception_path: Path | None = None,
+                 known: dict[str, dict] | None = None) -> tuple[dict, pd.DataFrame]:
+    """Figures of every system on one photo set, and its per-image table. `known`: figures of systems
+    already measured on these photos by the same code (the grayscale baseline's stage), taken as they are."""
     truth = photo_set.photos
-    learned_metrics = LearnedFeatureMetrics(truth) if learned else None
-    truth_features = offline_features(truth)
-    metrics = {name: system_metrics(out, truth, learned_metrics, truth_features) for name, out in systems.items()}
+    known = known or {}
+    measured = {name: out for name, out in systems.items() if name not in known}
+    learned_metrics = LearnedFeatureMetrics(truth) if learned and measured else None
+    truth_features = offline_features(truth) if measured else None
+    metrics = {name: system_metrics(out, truth, learned_metrics, truth_features) for name, out in measured.items()}
     if fid_unavailable_reason(fid_inception_path) is None:
-        for name, out in systems.items():
+        for name, out in measured.items():
             metrics[name]["fid"] = standard_fid(truth, out, fid_inception_path)
+    metrics = {name: known[name] if name in known else metrics[name] for name in systems}
     for name in systems:
         figures = metrics[name]
         log.info("%s %-9s CF %.1f  ΔCF %.1f  PSNR %.2f  Fréchet(%s) %s  agreement %s", photo_set.name, name,
@@ -129,6 +142,29 @@ def evaluate_set(photo_set: PhotoSet, systems: dict[str, list[np.ndarray]], lear
                  f"{figures.get(f'frechet_{LEARNED_NAME}', float('nan')):.2f}",
                  f"{figures.get('semantic_agreement', float('nan')):.2f}")
     return metrics, _per_image_table(photo_set, systems)
+
+
+def grayscale_baseline(photo_sets: list[PhotoSet], learned: bool = True,
+                       fid_inception_path: Path | None = None) -> dict[str, dict]:
+    """The grayscale input's figures on each photo set, with the photos' names: they depend on the
+    photos alone, so DVC's `grayscale-baseline` stage measures them once per data version (about
+    half a minute on 2 cores) and every evaluation of every model reuses them."""
+    return {s.name: {"images": s.names,
+                     "figures": evaluate_set(s, {"grayscale": grayscale_photos(s.photos)}, learned,
+                                             fid_inception_path)[0]["grayscale"]}
+            for s in photo_sets if s.photos}
+
+
+def known_baseline(baseline: dict[str, dict] | None, photo_set: PhotoSet) -> dict[str, dict]:
+    """{"grayscale": figures} of `photo_set` from grayscale_baseline's output, or {} without one; an
+    output for other photos is an error (stale, or another evaluate.max_images), not silently used."""
+    if baseline is None:
+        return {}
+    entry = baseline.get(photo_set.name)
+    if entry is None or entry["images"] != photo_set.names:
+        raise ValueError(f"the grayscale baseline was measured on other {photo_set.name} photos than these: "
+                         "run `dvc repro grayscale-baseline`")
+    return {"grayscale": entry["figures"]}
 
 
 def _per_image_table(photo_set: PhotoSet, systems: dict[str, list[np.ndarray]]) -> pd.DataFrame:
@@ -190,10 +226,11 @@ def evaluate(model: Chromastyle, test: PhotoSet, style_content: np.ndarray, styl
              style_names: list[str], alphas: list[float], judge: FeatureNetwork, champion: Chromastyle | None = None,
              external: PhotoSet | None = None, grid_images: int = 6, learned: bool = True,
              fid_inception_path: Path | None = None, limits: PackageConfig | None = None,
-             validation: PhotoSet | None = None) -> Evaluation:
+             validation: PhotoSet | None = None, baseline: dict[str, dict] | None = None) -> Evaluation:
     """All figures, per-image tables, the test grid and the external contact sheet. The champion is
     compared on the test split (the gate) and external-test, not on validation (choices between
-    recipes compare experiments, and each experiment's validation figures are its own)."""
+    recipes compare experiments, and each experiment's validation figures are its own).
+    baseline: grayscale_baseline's output for these photo sets (else the grayscale input is measured here)."""
     metrics: dict = {}
     tables, outputs_by_set = [], {}
     for photo_set in [s for s in (test, validation, external) if s is not None and s.photos]:
@@ -201,7 +238,8 @@ def evaluate(model: Chromastyle, test: PhotoSet, style_content: np.ndarray, styl
                    "grayscale": grayscale_photos(photo_set.photos)}
         if champion is not None and photo_set is not validation:
             systems["champion"] = colourise_photos(champion, photo_set.photos, limits)
-        figures, table = evaluate_set(photo_set, systems, learned, fid_inception_path)
+        figures, table = evaluate_set(photo_set, systems, learned, fid_inception_path,
+                                      known_baseline(baseline, photo_set))
         if photo_set is test:
             metrics.update(figures)
             metrics["test_images"] = len(test.photos)
