@@ -18,7 +18,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PATH := $(BIN):$(PATH)
 # Python's bytecode caches are kept, even where the environment turns them off (some machine images
 # set PYTHONDONTWRITEBYTECODE): uv installs no .pyc, so without them every stage, server and test
-# process compiled the same ~25 000 modules again (the seven stages' imports: 53 s uncached, 24 s
+# process compiled every module it imported again (the seven stages' imports: 53 s uncached, 24 s
 # cached, 2026-12-06). The first import writes them into .venv and beside src/ (gitignored and
 # dvcignored).
 unexport PYTHONDONTWRITEBYTECODE

@@ -217,12 +217,13 @@ def test_the_style_sheet_ends_with_a_row_of_alphas():
     assert (alpha_row[:, 5 * 64:] == 255).all(), "the row is padded with white"
 
 
-def test_the_cached_grayscale_baseline_gives_the_figures_of_measuring_it_with_the_model():
+def test_the_cached_grayscale_baseline_gives_the_figures_of_measuring_it_with_the_model(monkeypatch):
     """The grayscale-baseline stage measures the grayscale input once per data version; the evaluate
     stage takes its figures (through JSON, as the stage writes them) instead of measuring them again:
     every figure and the per-image table must be what measuring both systems together gives."""
     import json
 
+    from chromastyle.metrics import evaluate as evaluate_module
     from chromastyle.metrics.evaluate import PhotoSet, evaluate_set, grayscale_baseline, grayscale_photos, known_baseline
 
     truth = [photo(i, size=(40 + 6 * i, 56)) for i in range(5)]
@@ -231,7 +232,12 @@ def test_the_cached_grayscale_baseline_gives_the_figures_of_measuring_it_with_th
     systems = {"model": model, "grayscale": grayscale_photos(truth)}
     together, table = evaluate_set(photo_set, systems)
     baseline = json.loads(json.dumps(grayscale_baseline([photo_set])))
+    measured = []
+    real_system_metrics = evaluate_module.system_metrics
+    monkeypatch.setattr(evaluate_module, "system_metrics",
+                        lambda outputs, *args: measured.append(outputs) or real_system_metrics(outputs, *args))
     cached, cached_table = evaluate_set(photo_set, systems, known=known_baseline(baseline, photo_set))
+    assert measured == [model], "only the model is measured: the grayscale figures are the baseline's"
     assert cached == together
     assert cached_table.equals(table)
 

@@ -73,14 +73,22 @@ def test_the_comparison_gives_both_systems_figures_that_tracked_files_can_hold(b
     gallery = {name: decode_image(STYLES / f"{name}.jpg") for name in ("greatwave", "kandinky", "hokusaipoppies")}
     stylizers = bench.systems(model, PackageConfig(), engine, side=96)
     contents = [bench.at_side(photo(i, size=(60, 80)), 96) for i in range(2)]
-    comparison = bench.compare(stylizers, bench.lite2_judge(), contents, gallery, ["greatwave", "kandinky"])
+    judge = bench.lite2_judge()
+    passes = []
+
+    def counting_judge(x):
+        passes.append(x.shape)
+        return judge(x)
+
+    comparison = bench.compare(stylizers, counting_judge, contents, gallery, ["greatwave", "kandinky"])
     summary = comparison.summary
+    # One judge pass per content, per style, and per output (2 contents × 2 styles × 2 systems).
+    assert len(passes) == 2 + 2 + 2 * 2 * 2
     assert set(summary) == {"ours", "peer", "ours_vs_peer"}
     assert summary["peer"]["distinctness"] > 0.05 and summary["peer"]["style_drop"] > 0
     assert summary["ours_vs_peer"]["latency_ratio"] == pytest.approx(
         summary["ours"]["median_seconds"] / summary["peer"]["median_seconds"])
     # Contents and styles are judged once each: the same figures as judging every output from scratch.
-    judge = bench.lite2_judge()
     fresh = [bench.judge_figures(judge, content, comparison.outputs[i]["ours"][name],
                                  bench.fit_within(gallery[name], bench.JUDGE_STYLE_SIDE))["style_drop"]
              for i, content in enumerate(contents) for name in ("greatwave", "kandinky")]

@@ -145,10 +145,10 @@ class Chromastyle(nn.Module):
         side = self.cfg.style_work_side if work_side is None else work_side
         padded, (height, width) = self._pad_to_encoder(self._to_work_side(content, side))
         h_content = self.encoder.encode(padded)
-        h_styles = [self.encoder.encode(self._to_work_side(s, side)) for s in styles]
+        small_styles = [self._to_work_side(s, side) for s in styles]
+        h_styles = [self.encoder.encode(s) for s in small_styles]
         plain = self.decoder(h_content)
-        target = (sum(w * palette(self._to_work_side(s, side)) for w, s in zip(weights, styles))
-                  if self.cfg.palette_transfer else None)
+        target = (sum(w * palette(s) for w, s in zip(weights, small_styles)) if self.cfg.palette_transfer else None)
         return [content if alpha == 0.0 else self._painted(content, plain, fuse(h_content, h_styles, weights, alpha),
                                                             height, width, alpha, target) for alpha in alphas]
 
