@@ -43,6 +43,14 @@ def test_image_size_must_fit_the_unet():
     assert parse_params({"train": {"image_size": 80, "encoder": "scratch"}}).train.image_size == 80
 
 
+def test_a_decoder_too_narrow_to_halve_three_times_is_refused():
+    with pytest.raises(ConfigError, match="decoder_width 4 must be 0"):
+        parse_params({"train": {"decoder_width": 4}})
+    with pytest.raises(ConfigError, match="decoder_padding"):
+        parse_params({"train": {"decoder_padding": "circular"}})
+    assert parse_params({"train": {"decoder_width": 0}}).train.decoder_width == 0
+
+
 def test_one_source_folder_or_a_list():
     assert parse_params({"data": {"source": "photos"}}).data.source == [Path("photos")]
     assert parse_params({"data": {"source": ["a", "b"]}}).data.source == [Path("a"), Path("b")]

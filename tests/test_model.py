@@ -209,11 +209,28 @@ def test_a_missing_pretrained_package_is_one_clear_error(monkeypatch):
 def test_a_model_saved_before_the_new_fields_loads_as_what_it_was(model, tmp_path):
     model.save(tmp_path / "old")
     config = json.loads((tmp_path / "old" / "config.json").read_text())
-    for key in ("encoder", "chroma_gain", "style_work_side"):
+    for key in ("encoder", "chroma_gain", "style_work_side", "decoder_width"):
         config.pop(key)
     (tmp_path / "old" / "config.json").write_text(json.dumps(config))
     loaded = Chromastyle.load(tmp_path / "old")
     assert loaded.cfg.encoder == "scratch" and loaded.cfg.chroma_gain == 1.0 and loaded.cfg.style_work_side == 0
+    assert loaded.cfg.decoder_width == 0
+
+
+def test_the_stylizer_decoder_width_is_a_saved_choice(lite_model, tmp_path):
+    def first_width(model):
+        return model.decoder.net[0][0].out_channels
+
+    narrow = Chromastyle(replace(lite_model.cfg, decoder_width=32, decoder_padding="zeros"),
+                         encoder=lite_model.encoder, colorizer=lite_model.colorizer)
+    assert first_width(lite_model) == 128 and first_width(narrow) == 32  # Lite0's default, then the choice
+    assert lite_model.decoder.net[0][0].padding_mode == "reflect"
+    narrow.save(tmp_path / "narrow")
+    loaded = Chromastyle.load(tmp_path / "narrow")
+    assert first_width(loaded) == 32 and loaded.decoder.net[0][0].padding_mode == "zeros"
+    content, style = torch.rand(1, 3, 40, 56), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(narrow.eval().stylize(content, [style]), loaded.stylize(content, [style]))
 
 
 def test_chroma_gain_scales_the_predicted_ab(lite_model):
@@ -234,6 +251,32 @@ def test_stylizer_work_side_bounds_the_cost_and_keeps_the_size(lite_model):
     assert default.shape == full.shape == content.shape
     assert torch.equal(default, overridden) and torch.equal(full, above)
     assert not torch.allclose(default, full)
+
+
+def test_an_alpha_curve_costs_one_decoder_call(lite_model, monkeypatch):
+    content, style = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        one_by_one = [lite_model.stylize(content, [style], alpha=alpha) for alpha in (0.0, 0.5, 1.0)]
+        calls = []
+        monkeypatch.setattr(lite_model.decoder, "forward", lambda h: calls.append(h.shape[0]) or
+                            type(lite_model.decoder).forward(lite_model.decoder, h))
+        curve = lite_model.stylize_alphas(content, [style], [0.0, 0.5, 1.0])
+    assert calls == [3]  # D(H_S), D(H_SF) at 0.5 and at 1 in one batch; α = 0 needs none
+    assert torch.equal(curve[0], content)
+    for alone, batched in zip(one_by_one[1:], curve[1:]):
+        assert torch.allclose(alone, batched, atol=1e-5)
+
+
+def test_the_palette_is_matched_at_the_work_side_and_shows_on_the_full_photo(lite_model):
+    painted = Chromastyle(replace(lite_model.cfg, palette_transfer=True), encoder=lite_model.encoder,
+                          colorizer=lite_model.colorizer).eval()
+    content = torch.rand(1, 3, 144, 192) * 0.4  # dark, three times the work side (48)
+    style = 0.6 + 0.3 * torch.rand(1, 3, 40, 40)  # light
+    with torch.no_grad():
+        out = painted.stylize(content, [style])
+    assert out.shape == content.shape
+    assert abs(out.mean().item() - style.mean().item()) < 0.03  # the painting's brightness on every pixel
+    assert abs(out.mean().item() - content.mean().item()) > 0.4
 
 
 def test_relative_style_loss_weighs_layers_alike_whatever_their_scale():

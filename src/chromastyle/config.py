@@ -92,7 +92,9 @@ class TrainConfig(_Section):
     content_weight: float = Field(1.0, ge=0.0)
     reconstruction_weight: float = Field(1.0, ge=0.0)
     work_side: int = Field(224, ge=16, le=4096)
-    style_work_side: int = Field(256, ge=0, le=4096)
+    style_work_side: int = Field(224, ge=0, le=4096)
+    decoder_width: int = Field(32, ge=0, le=1024)
+    decoder_padding: Literal["reflect", "zeros"] = "reflect"
     checkpoint_every: int = Field(100, ge=1)
     sample_every: int = Field(250, ge=1)
     log_every: int = Field(20, ge=1)
@@ -103,6 +105,9 @@ class TrainConfig(_Section):
         if self.image_size % multiple:
             raise ValueError(f"image_size {self.image_size} must be a multiple of {multiple} "
                              f"(the {self.encoder} U-Net's downsampling)")
+        if 0 < self.decoder_width < 8:
+            raise ValueError(f"decoder_width {self.decoder_width} must be 0 (the loss network's default) or at least 8: "
+                             "it halves at each of the decoder's 3 upsamplings")
         return self
 
 

@@ -60,6 +60,8 @@ class ModelConfig:
     loss_network_source: str = "seed=1234"
     random_seed: int = 1234
     palette_transfer: bool = False  # match the stylised photo's colour distribution to the style's (× α)
+    decoder_width: int = 0  # stylizer decoder's first width; 0 = DECODER_WIDTH's (models saved before this field)
+    decoder_padding: str = "reflect"  # its convolutions' border padding: "reflect" | "zeros"
 
 
 def _encoder_for(cfg: ModelConfig) -> FeatureNetwork:
@@ -89,7 +91,7 @@ class Chromastyle(nn.Module):
             memory_format=torch.channels_last)
         self.encoder = encoder if encoder is not None else _encoder_for(cfg)
         self.decoder = Decoder(self.encoder.out_channels, int(math.log2(self.encoder.downsampling)),
-                               DECODER_WIDTH.get(cfg.loss_network))
+                               cfg.decoder_width or DECODER_WIDTH.get(cfg.loss_network), cfg.decoder_padding)
 
     # -- colourisation ------------------------------------------------------------------------
     def working_size(self, height: int, width: int, max_side: int | None = None) -> tuple[int, int]:
@@ -143,26 +145,38 @@ class Chromastyle(nn.Module):
         if all(alpha == 0.0 for alpha in alphas):
             return [content for _ in alphas]
         side = self.cfg.style_work_side if work_side is None else work_side
-        padded, (height, width) = self._pad_to_encoder(self._to_work_side(content, side))
+        small = self._to_work_side(content, side)
+        padded, (height, width) = self._pad_to_encoder(small)
         h_content = self.encoder.encode(padded)
         small_styles = [self._to_work_side(s, side) for s in styles]
         h_styles = [self.encoder.encode(s) for s in small_styles]
-        plain = self.decoder(h_content)
+        painting = [alpha for alpha in alphas if alpha > 0.0]
+        # One decoder call for D(H_S) and every D(H_SF): a batch costs less than its passes one by one.
+        decoded = self.decoder(torch.cat([h_content] + [fuse(h_content, h_styles, weights, alpha)
+                                                         for alpha in painting]))[..., :height, :width]
+        plain, *fused = decoded.split(content.shape[0])
         target = (sum(w * palette(s) for w, s in zip(weights, small_styles)) if self.cfg.palette_transfer else None)
-        return [content if alpha == 0.0 else self._painted(content, plain, fuse(h_content, h_styles, weights, alpha),
-                                                            height, width, alpha, target) for alpha in alphas]
+        changes = iter(self._change(small, d - plain, alpha, target) for d, alpha in zip(fused, painting))
+        return [content if alpha == 0.0 else self._applied(content, next(changes)) for alpha in alphas]
 
-    def _painted(self, content: torch.Tensor, plain: torch.Tensor, h_fused: torch.Tensor, height: int,
-                 width: int, alpha: float, target_palette: torch.Tensor | None) -> torch.Tensor:
-        """content + D(H_SF) − D(H_S) at the working size, the residual upsampled onto the content; then,
-        with palette transfer, moved α of the way to the styles' palette (α = 0 stays the content)."""
-        residual = (self.decoder(h_fused) - plain)[..., :height, :width]
-        if residual.shape[-2:] != content.shape[-2:]:
-            residual = F.interpolate(residual, size=content.shape[-2:], mode="bilinear", align_corners=False)
-        painted = (content + residual).clamp(0.0, 1.0)
+    @staticmethod
+    def _change(small: torch.Tensor, residual: torch.Tensor, alpha: float,
+                target_palette: torch.Tensor | None) -> torch.Tensor:
+        """What stylisation changes at the working size: the decoder residual D(H_SF) − D(H_S), then,
+        with palette transfer, the painted photo moved α of the way to the styles' palette (α = 0 stays
+        the content). The palette is matched at the working size: a photo's histograms barely change with
+        its size, and the cost is that of the working size, not of the photo."""
         if target_palette is None:
-            return painted
-        return (painted + alpha * (match_palette(painted, target_palette) - painted)).clamp(0.0, 1.0)
+            return residual
+        painted = (small + residual).clamp(0.0, 1.0)
+        return painted + alpha * (match_palette(painted, target_palette) - painted) - small
+
+    @staticmethod
+    def _applied(content: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
+        """The working-size change upsampled onto the full-size content."""
+        if change.shape[-2:] != content.shape[-2:]:
+            change = F.interpolate(change, size=content.shape[-2:], mode="bilinear", align_corners=False)
+        return (content + change).clamp(0.0, 1.0)
 
     def decode_residual(self, content: torch.Tensor, h_content: torch.Tensor, h_fused: torch.Tensor) -> torch.Tensor:
         """x + D(H_SF) − D(H_S), unclamped (the training objective sees the same function)."""

@@ -100,22 +100,22 @@ class Decoder(nn.Module):
     Width halves at every upsampling, from `width` (default: the encoder's own width).
     """
 
-    def __init__(self, in_channels: int, upsamplings: int, width: int | None = None):
+    def __init__(self, in_channels: int, upsamplings: int, width: int | None = None, padding: str = "reflect"):
         super().__init__()
         layers: list[nn.Module] = []
         channels = width or in_channels
         if channels != in_channels:
-            layers.append(self._conv(in_channels, channels))
+            layers.append(self._conv(in_channels, channels, padding))
         for _ in range(upsamplings):
-            layers += [self._conv(channels, channels // 2), nn.Upsample(scale_factor=2, mode="nearest"),
-                       self._conv(channels // 2, channels // 2)]
+            layers += [self._conv(channels, channels // 2, padding), nn.Upsample(scale_factor=2, mode="nearest"),
+                       self._conv(channels // 2, channels // 2, padding)]
             channels //= 2
-        layers += [self._conv(channels, channels), nn.Conv2d(channels, 3, 3, padding=1, padding_mode="reflect")]
+        layers += [self._conv(channels, channels, padding), nn.Conv2d(channels, 3, 3, padding=1, padding_mode=padding)]
         self.net = nn.Sequential(*layers)
 
     @staticmethod
-    def _conv(in_ch: int, out_ch: int) -> nn.Sequential:
-        return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1, padding_mode="reflect"), nn.ReLU(inplace=True))
+    def _conv(in_ch: int, out_ch: int, padding: str) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1, padding_mode=padding), nn.ReLU(inplace=True))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)
