@@ -135,17 +135,3 @@ def test_webp_past_its_side_limit_falls_back_to_png():
 
     data, media_type = encode_image(np.zeros((16, 16400, 3), np.uint8), "webp")
     assert media_type == "image/png" and Image.open(io.BytesIO(data)).size == (16400, 16)
-
-
-def test_a_style_is_fitted_within_its_side_keeping_its_aspect_and_colours():
-    from chromastyle.inference import fit_within
-
-    painting = np.zeros((500, 401, 3), np.uint8)
-    painting[..., 0] = 200
-    painting[:, 200:, 2] = 90  # a blue right half
-    painting.setflags(write=False)  # decoded images can be read-only
-    small = fit_within(painting, 256)
-    assert small.shape == (256, 205, 3) and small.dtype == np.uint8
-    assert np.abs(small.mean(axis=(0, 1)) - painting.mean(axis=(0, 1))).max() < 1.0
-    assert small[:, 110:, 2].min() == 90 and small[:, :95, 2].max() == 0  # the edge stays where it was
-    assert fit_within(small, 256) is small
