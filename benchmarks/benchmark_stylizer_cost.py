@@ -57,12 +57,13 @@ class OneByOne:
     def stylize(self, content, styles, weights=None, alpha=1.0, preserve_color=False):
         m = self.model
         small = m._to_work_side(content, m.cfg.style_work_side)
-        padded, (height, width) = m._pad_to_encoder(small)
+        padded, (top, left, height, width) = m._pad_for_encoder(small)
         h_content = m.encoder.encode(padded)
         small_styles = [m._to_work_side(s, m.cfg.style_work_side) for s in styles]
         h_styles = [m.encoder.encode(s) for s in small_styles]
-        plain = m.decoder(h_content)[..., :height, :width]
-        fused = m.decoder(fuse(h_content, h_styles, [1.0], alpha))[..., :height, :width]
+        box = (..., slice(top, top + height), slice(left, left + width))
+        plain = m.decoder(h_content)[box]
+        fused = m.decoder(fuse(h_content, h_styles, [1.0], alpha))[box]
         target = palette(small_styles[0]) if m.cfg.palette_transfer else None
         return m._applied(content, m._change(small, fused - plain, alpha, target))
 

@@ -253,6 +253,22 @@ def test_stylizer_work_side_bounds_the_cost_and_keeps_the_size(lite_model):
     assert not torch.allclose(default, full)
 
 
+def test_the_stylizer_encoder_sees_reflected_context_around_the_photo(lite_model, monkeypatch):
+    content, style = torch.rand(1, 3, 40, 56), torch.rand(1, 3, 32, 32)
+    seen = []
+    encode = lite_model.encoder.encode
+    monkeypatch.setattr(lite_model.encoder, "encode", lambda x: seen.append(x) or encode(x))
+    with torch.no_grad():
+        out = lite_model.stylize(content, [style], work_side=0)
+        tiny = lite_model.stylize(content[..., :9, :10], [style], work_side=0)  # smaller than the border
+    padded = seen[0]
+    assert padded.shape[-2] % 8 == 0 and padded.shape[-1] % 8 == 0 and padded.shape[-2] >= 40 + 32
+    assert torch.equal(padded[..., 16:56, 16:72], content)
+    assert torch.equal(padded[..., 15, 16:72], content[..., 1, :])  # mirrored, not zeros nor the edge repeated
+    assert torch.equal(padded[..., 16:56, 15], content[..., :, 1])
+    assert out.shape == content.shape and tiny.shape == (1, 3, 9, 10)
+
+
 def test_an_alpha_curve_costs_one_decoder_call(lite_model, monkeypatch):
     content, style = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 48, 48)
     with torch.no_grad():

@@ -37,6 +37,7 @@ from chromastyle.model.loss_network import (VGG19_TAPS, FeatureNetwork, LossNetw
 from chromastyle.model.stylizer import Decoder, fuse, match_palette, palette
 
 WEIGHTS_FILE = "model.safetensors"
+STYLE_BORDER = 16  # px of reflected context the stylizer's encoder sees around the photo (_pad_for_encoder)
 CONFIG_FILE = "config.json"
 
 
@@ -146,7 +147,7 @@ class Chromastyle(nn.Module):
             return [content for _ in alphas]
         side = self.cfg.style_work_side if work_side is None else work_side
         small = self._to_work_side(content, side)
-        padded, (height, width) = self._pad_to_encoder(small)
+        padded, (top, left, height, width) = self._pad_for_encoder(small)
         h_content = self.encoder.encode(padded)
         small_styles = [self._to_work_side(s, side) for s in styles]
         h_styles = [self.encoder.encode(s) for s in small_styles]
@@ -154,7 +155,8 @@ class Chromastyle(nn.Module):
         # One decoder call for D(H_S) and every D(H_SF) (one ONNX Runtime call per α curve; as fast as
         # two calls at width 32, measured: benchmarks/benchmark_stylizer_cost.py).
         decoded = self.decoder(torch.cat([h_content] + [fuse(h_content, h_styles, weights, alpha)
-                                                         for alpha in painting]))[..., :height, :width]
+                                                         for alpha in painting]))
+        decoded = decoded[..., top:top + height, left:left + width]
         plain, *fused = decoded.split(content.shape[0])
         target = (sum(w * palette(s) for w, s in zip(weights, small_styles)) if self.cfg.palette_transfer else None)
         changes = iter(self._change(small, d - plain, alpha, target) for d, alpha in zip(fused, painting))
@@ -192,14 +194,23 @@ class Chromastyle(nn.Module):
         return F.interpolate(rgb, size=_scaled_size(height, width, side, 1), mode="bilinear", align_corners=False,
                              antialias=True)
 
-    def _pad_to_encoder(self, rgb: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Replicate-pad to a multiple of the encoder's downsampling so the decoder returns H×W."""
-        multiple = self.encoder.downsampling
+    def _pad_for_encoder(self, rgb: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """Reflect-pad by STYLE_BORDER px on every side (less on a tiny photo), then replicate-pad to a
+        multiple of the encoder's downsampling; returns the padded image and the photo's box in it
+        (top, left, height, width).
+
+        Why: the encoder zero-pads its convolutions, so its features within a few pixels of an edge
+        differ from those inside; AdaIN amplifies the difference and the decoder painted a frame of
+        lines along every edge (the style sheet showed it in most paintings). With reflected context
+        the edge looks like the interior to the encoder, and the frame is gone."""
         height, width = rgb.shape[-2:]
-        pad_h, pad_w = (-height) % multiple, (-width) % multiple
+        top, left = min(STYLE_BORDER, height - 1), min(STYLE_BORDER, width - 1)
+        rgb = F.pad(rgb, (left, left, top, top), mode="reflect")
+        multiple = self.encoder.downsampling
+        pad_h, pad_w = (-rgb.shape[-2]) % multiple, (-rgb.shape[-1]) % multiple
         if pad_h or pad_w:
             rgb = F.pad(rgb, (0, pad_w, 0, pad_h), mode="replicate")
-        return rgb, (height, width)
+        return rgb, (top, left, height, width)
 
     def forward(self, lightness: torch.Tensor, style: torch.Tensor | list[torch.Tensor] | None = None,
                 alpha: float = 1.0, preserve_color: bool = False,
