@@ -38,7 +38,6 @@ from chromastyle.inference import fit_within, stylize_array
 from chromastyle.metrics.style_peer import PEER_PACKAGE, peer_engine, peer_stylize
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.onnx_runtime import export_onnx, load_for_inference
-from chromastyle.model.stylizer import fuse, palette
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {  # label -> ModelConfig fields (decoder_width 0 = 128, the width before 2026-12-06 evening)
@@ -50,24 +49,15 @@ VARIANTS = {  # label -> ModelConfig fields (decoder_width 0 = 128, the width be
 }
 
 
-class OneByOne:
-    """A model whose stylise decodes D(H_S) and D(H_SF) in two calls (single style, as measured here)."""
+class OneByOne(torch.nn.Module):
+    """A decoder that runs a batch row by row: D(H_S) and D(H_SF) in two calls, as before they were batched."""
 
-    def __init__(self, model: Chromastyle):
-        self.model = model
+    def __init__(self, decoder):
+        super().__init__()
+        self.decoder = decoder
 
-    def stylize(self, content, styles, weights=None, alpha=1.0, preserve_color=False):
-        m = self.model
-        small = m._to_work_side(content, m.cfg.style_work_side)
-        padded, (top, left, height, width) = m._pad_for_encoder(small)
-        h_content = m.encoder.encode(padded)
-        small_styles = [m._to_work_side(s, m.cfg.style_work_side) for s in styles]
-        h_styles = [m.encoder.encode(s) for s in small_styles]
-        box = (..., slice(top, top + height), slice(left, left + width))
-        plain = m.decoder(h_content)[box]
-        fused = m.decoder(fuse(h_content, h_styles, [1.0], alpha))[box]
-        target = palette(small_styles[0]) if m.cfg.palette_transfer else None
-        return m._applied(content, m._change(small, fused - plain, alpha, target))
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.decoder(row[None]) for row in features])
 
 
 def without_border(model: Chromastyle) -> Chromastyle:
@@ -103,7 +93,9 @@ def main() -> None:
         raise SystemExit(f"the peer is not installed (pip install {PEER_PACKAGE}): no reference, no ratio")
     base = Chromastyle.load(ROOT / "models" / "chromastyle")
     models = {label: variant(base, args.threads, **fields) for label, fields in VARIANTS.items()}
-    models["width 32, side 224, decodes one by one"] = OneByOne(models["width 32, side 224"])
+    one_by_one = variant(base, args.threads, decoder_width=32, style_work_side=224)
+    one_by_one.decoder = OneByOne(one_by_one.decoder)
+    models["width 32, side 224, decodes one by one"] = one_by_one
     models["width 32, side 224, no reflected border"] = without_border(
         variant(base, args.threads, decoder_width=32, style_work_side=224))
     gallery = {name: decode_image(path) for name, path in gallery_paths(ROOT / params.data.styles).items()}
