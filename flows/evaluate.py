@@ -22,6 +22,7 @@ from chromastyle.data.prepare import load_originals, load_split, square_crop
 from chromastyle.data.styles import gallery_paths, load_gallery_crops
 from chromastyle.imaging import decode_image
 from chromastyle.metrics.evaluate import STYLE_SIDE, evaluate, load_photo_sets, style_sheet
+from chromastyle.metrics.grid import label
 from chromastyle.inference import colorize_photo
 from chromastyle.metrics import style_peer
 from chromastyle.metrics.report import evaluation_markdown, headline_metrics
@@ -54,7 +55,7 @@ def compute(params: Params, model: Chromastyle, champion: Chromastyle | None):
     fid_path = project_path(cfg.fid_inception_path) if cfg.fid_inception_path is not None else None
     return evaluate(model, test, style_content, styles, style_names, cfg.alphas, judge, champion, external,
                     cfg.grid_images, fid_inception_path=fid_path, limits=params.package,
-                    validation=validation, baseline=baseline)
+                    validation=validation, baseline=baseline, hint_counts=cfg.hint_counts, hint_seed=cfg.hint_seed)
 
 
 @task(name="style-sheet")
@@ -101,12 +102,16 @@ def write_outputs(evaluation, sheet: np.ndarray, peer: tuple[dict, np.ndarray | 
     (REPORT_DIR / "evaluation.json").write_text(json.dumps(evaluation.metrics, indent=2))
     evaluation.per_image.to_csv(METRICS_DIR / "per_image.csv", index=False)
     files = {"grid": REPORT_DIR / "eval_grid.png", "external": REPORT_DIR / "external_sheet.jpg",
-             "styles": REPORT_DIR / "style_sheet.jpg"}
+             "styles": REPORT_DIR / "style_sheet.jpg", "hints": REPORT_DIR / "hint_sheet.jpg"}
+    hint_sheet = evaluation.hint_sheet if evaluation.hint_sheet is not None else label(
+        np.full((48, 640, 3), 255, np.uint8), "this model takes no hints (train.hints: false)")
+    Image.fromarray(hint_sheet).save(files["hints"], quality=90)
     Image.fromarray(evaluation.grid).save(files["grid"])
     Image.fromarray(evaluation.external_sheet).save(files["external"], quality=90)
     Image.fromarray(sheet).save(files["styles"], quality=90)
     (REPORT_DIR / "evaluation.md").write_text(evaluation_markdown(
-        evaluation.metrics, files["grid"].name, files["external"].name, files["styles"].name))
+        evaluation.metrics, files["grid"].name, files["external"].name, files["styles"].name,
+        files["hints"].name if evaluation.hint_sheet is not None else None))
     registry.log_evaluation(run_id, evaluation.metrics, [*files.values(), REPORT_DIR / "evaluation.md",
                                                          REPORT_DIR / "evaluation.json", METRICS_DIR / "per_image.csv"])
     if peer_sheet is not None:

@@ -106,11 +106,23 @@ def test_exit_status_counts_the_inputs_that_failed(model_dir, tmp_path, caplog, 
     (["stylize", "{image}", "--style", "greatwave", "--alpha", "2", *STYLES], "--alpha 2.0"),
     (["stylize", "{image}", "--style", "greatwave", "--alpha", "nan", *STYLES], "--alpha nan"),
     (["colorize", "{image}", "--model", "no/such/folder"], "--model no/such/folder"),
+    (["colorize", "{image}", "--hint", "10,20"], "--hint '10,20': expected X,Y,#RRGGBB"),
+    (["colorize", "{image}", "--hint", "10,20,green"], "--hint '10,20,green': colour must be '#rrggbb'"),
+    (["colorize", "{image}", "--hint=-1,20,#00ff00"], "coordinates >= 0"),
+    (["colorize", "{image}", "--hint", "nan,20,#00ff00"], "must be finite"),
+    (["colorize", "{image}", "--hints", "no/such.json"], "--hints no/such.json: cannot read it"),
+    (["colorize", "{image}", "--hints", "{bad_json}"], "hints[0].color"),
+    (["colorize", "{image}", "--reference", "{not_an_image}"], "--reference"),
 ])
 def test_bad_arguments_fail_at_once_naming_the_option(argv, message, tmp_path, capsys, no_model_loading):
     image = write(tmp_path / "p.png", photo(6))
     out = tmp_path / "never-created"
-    argv = [a.replace("{image}", str(image)) for a in argv] + ["-o", str(out)]
+    bad_json = tmp_path / "hints.json"
+    bad_json.write_text('[{"x": 1, "y": 2, "color": "#12345"}]')
+    not_an_image = tmp_path / "reference.jpg"
+    not_an_image.write_text("not an image")
+    argv = [a.replace("{image}", str(image)).replace("{bad_json}", str(bad_json))
+            .replace("{not_an_image}", str(not_an_image)) for a in argv] + ["-o", str(out)]
     assert main(argv) == USAGE_ERROR
     assert message in capsys.readouterr().err
     assert not out.exists(), "nothing is created for a refused command"
@@ -182,10 +194,10 @@ def test_a_failing_input_after_others_were_written_counts_as_one_failure(model_d
 
     real = inference.colorize_photo
 
-    def fails_on_b(model, rgb, limits):
+    def fails_on_b(model, rgb, limits, *guidance):
         if rgb.shape[:2] == (7, 9):
             raise ValueError("cannot colourise this one")
-        return real(model, rgb, limits)
+        return real(model, rgb, limits, *guidance)
 
     monkeypatch.setattr(inference, "colorize_photo", fails_on_b)
     good = write(tmp_path / "a.png", photo(5))
@@ -241,3 +253,54 @@ def test_the_champion_is_read_from_the_cache_until_the_registry_changes(mlflow_s
     assert _register(tmp_path, 2, better) == "2"
     assert colorize("c") != asked
     assert "version 2 (champion)" in caplog.text and "cached in" not in caplog.text
+
+
+def test_hints_and_a_reference_reach_the_model_and_name_the_output(model_dir, tmp_path, monkeypatch):
+    from chromastyle import inference
+
+    seen = []
+    real = inference.colorize_photo
+
+    def spy(model, rgb, limits, hints=None, reference=None):
+        seen.append((hints, None if reference is None else reference.shape))
+        return real(model, rgb, limits)  # the untrained test model takes no hints
+
+    monkeypatch.setattr(inference, "colorize_photo", spy)
+    monkeypatch.setattr(cli, "load_model", lambda args, root: _HintModel(args.model))
+    image = write(tmp_path / "p.png", photo(6, (40, 60)))
+    hints_file = tmp_path / "hints.json"
+    hints_file.write_text('[{"x": 59, "y": 39, "color": "#0000ff"}]')
+    reference = write(tmp_path / "ref.jpg", photo(7, (20, 30)), "JPEG")
+    assert main(["colorize", str(image), "--hint", "5,6,#00c000", "--hints", str(hints_file), "--reference",
+                 str(reference), "-o", str(tmp_path / "o"), "--model", str(model_dir)]) == 0
+    (hints, reference_shape), = seen
+    assert [(h.x, h.y) for h in hints] == [(5.0, 6.0), (59.0, 39.0)]
+    assert hints[0].a < -20 and hints[1].b < -50  # green: a* < 0; blue: b* < 0
+    assert reference_shape == (20, 30, 3)
+    assert (tmp_path / "o" / "p_guided.png").is_file()
+
+
+def test_a_hint_outside_the_photo_fails_that_input_naming_it(model_dir, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(cli, "load_model", lambda args, root: _HintModel(args.model))
+    image = write(tmp_path / "p.png", photo(6, (40, 60)))
+    assert main(["colorize", str(image), "--hint", "60,10,#00c000", "-o", str(tmp_path / "o"),
+                 "--model", str(model_dir)]) == 1
+    assert "lies outside the 60×40 image" in caplog.text
+    assert not (tmp_path / "o" / "p_guided.png").exists()
+
+
+def test_hints_for_a_model_trained_without_them_are_refused(model_dir, tmp_path, capsys):
+    image = write(tmp_path / "p.png", photo(6))
+    assert main(["colorize", str(image), "--hint", "5,6,#00c000", "-o", str(tmp_path / "o"),
+                 "--model", str(model_dir)]) == USAGE_ERROR
+    assert "trained with hints" in capsys.readouterr().err
+
+
+def _HintModel(folder):
+    """The test model, loaded, as a hint model (its colouriser rebuilt with hint inputs)."""
+    from chromastyle.model.onnx_runtime import load_for_inference
+
+    model = load_for_inference(folder, "torch")
+    torch.manual_seed(0)
+    hinted = Chromastyle(ModelConfig(**{**model.cfg.__dict__, "hints": True}))
+    return hinted.eval()

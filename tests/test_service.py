@@ -8,15 +8,21 @@ worker): hostile shapes must be refused or served within it, by the same worker 
 import http.server
 import io
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
+from chromastyle.colour import rgb_to_l_ab, uint8_to_tensor
+from chromastyle.model.hints import hex_to_ab
 from conftest import photo, png_bytes
 from serving import make_model_store, scan_bomb, start_server
 
@@ -37,6 +43,56 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(served):
     return served.base
+
+
+HINT_TRAINING_STEPS = 100  # about 40 s on 2 cores; at 40 a green hint moved a* by ~8, at 100 by ~25, untrained by 0
+
+
+def make_hint_model_store(home: Path) -> str:
+    """make_model_store's store plus a tiny hint model trained briefly; returns its tag, to serve with
+    CHROMASTYLE_BENTO_MODEL. Trained, because an untrained one ignores its hints: no test could see one work."""
+    make_model_store(home)
+    code = (
+        "import sys, numpy as np, torch\n"
+        "from pathlib import Path\n"
+        "sys.path.insert(0, sys.argv[3])\n"
+        "from conftest import photo\n"
+        "from chromastyle.config import AugmentConfig, PackageConfig, TrainConfig\n"
+        "from chromastyle.model.integrated import Chromastyle, ModelConfig, build_colorizer\n"
+        "from chromastyle.model.onnx_runtime import export_onnx\n"
+        "from chromastyle.service.packaging import import_model\n"
+        "from chromastyle.train.trainer import Trainer\n"
+        "home = Path(sys.argv[1])\n"
+        "cfg = TrainConfig(device='cpu', image_size=32, batch_size=8, base_channels=8, work_side=32, encoder='scratch',\n"
+        "                  colorizer_steps=int(sys.argv[2]), finetune_steps=0, adversarial_steps=0, stylizer_steps=0,\n"
+        "                  adversarial_weight=0.0, lr_generator=3e-3, checkpoint_every=10000, hints=True)\n"
+        "model_cfg = ModelConfig(base_channels=8, work_side=32, encoder='scratch', loss_network='random', hints=True)\n"
+        "torch.manual_seed(0)\n"
+        "model = Chromastyle(model_cfg, colorizer=build_colorizer(model_cfg, pretrained=True))\n"
+        "images = np.stack([photo(i, size=(48, 48)) for i in range(6)])\n"
+        "Trainer(cfg, AugmentConfig(), model, images, images[:2], images[:2], home / 'checkpoints', 'hints').run()\n"
+        "model.eval().save(home / 'hint_model')\n"
+        "export_onnx(model, home / 'hint_model' / 'onnx')\n"
+        "print(import_model(home / 'hint_model', home / 'gallery', 'chromastyle', {'mlflow_version': 'test-hints'},\n"
+        "                   PackageConfig().service_limits()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(home), str(HINT_TRAINING_STEPS), str(Path(__file__).parent)],
+                          env={**os.environ, "BENTOML_HOME": str(home)}, check=True, capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def hint_served(tmp_path_factory):
+    home = tmp_path_factory.mktemp("bentoml-hints")
+    tag = make_hint_model_store(home)
+    server = start_server(home, home / "server.log", {"CHROMASTYLE_BENTO_MODEL": tag})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def hint_server(hint_served):
+    return hint_served.base
 
 
 def post(base, api, files, data=None, **kwargs):
@@ -316,7 +372,7 @@ def test_a_long_filename_is_fine(server):
 @pytest.mark.parametrize("data, code, field", [
     ({"style_name": "nope"}, "unknown_style", "style_name"),
     ({"style_name": ",".join(["greatwave"] * 5)}, "too_many_styles", "style_name"),
-    ({"style_name": ",".join(["greatwave"] * 1000)}, "malformed_multipart", None),
+    ({"style_name": ",".join(["greatwave"] * 2000)}, "malformed_multipart", None),  # a 20 kB text part
     ({"style_name": "greatwave", "alpha": "1.5"}, "invalid_parameter", "alpha"),
     ({"style_name": "greatwave", "alpha": "nan"}, "invalid_parameter", "alpha"),
     ({"style_name": "greatwave", "preserve_color": "maybe"}, "invalid_parameter", "preserve_color"),
@@ -389,6 +445,117 @@ def test_fastapi_docs_pages_and_second_spec_are_gone(server, path):
     """FastAPI's own pages load scripts and fonts from CDNs, and /openapi.json was a second,
     unfiltered spec: only the project's page at / and /docs.json remain."""
     assert_error(httpx.get(f"{server}{path}"), 404, "not_found")
+
+
+# -- colour hints and a reference photo ----------------------------------------------------------------
+GREEN = "#00c000"
+
+
+def ab_of(rgb: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 -> H×W×2 CIELAB (a*, b*)."""
+    return rgb_to_l_ab(uint8_to_tensor(rgb))[1][0].permute(1, 2, 0).numpy()
+
+
+def test_a_hint_pulls_the_colours_around_it_towards_its_colour(hint_server):
+    """Three green points at (40, 30) of a 120×80 photo: the colours there move towards green (along the
+    hint's ab direction) several times more than the far corner's; the size is the input's."""
+    gray = png_bytes(photo(11, size=(80, 120)), mode="L")
+    plain = post(hint_server, "colorize", {"image": ("g.png", gray)})
+    points = [{"x": 40 + dx, "y": 30 + dy, "color": GREEN} for dx, dy in ((0, 0), (3, 0), (0, 3))]
+    hinted = post(hint_server, "colorize", {"image": ("g.png", gray)}, {"hints": json.dumps(points)})
+    assert plain.status_code == 200 and hinted.status_code == 200, hinted.text
+    assert as_image(hinted).shape == (80, 120, 3)
+    towards_green = np.asarray(hex_to_ab(GREEN)) / np.linalg.norm(hex_to_ab(GREEN))
+    shift = (ab_of(as_image(hinted)) - ab_of(as_image(plain))) @ towards_green
+    near, far = shift[26:38, 36:48].mean(), shift[60:, 90:].mean()
+    assert near > 8 and near > 4 * abs(far), f"shift towards green near the hint {near:.1f}, far {far:.1f}"
+
+
+def hint_list(count: int, x: float = 5, y: float = 5) -> str:
+    return json.dumps([{"x": x, "y": y, "color": GREEN}] * count)
+
+
+@pytest.mark.parametrize("text, code, fragment", [
+    ('[{"x": 5, "y": 5, "color": "#00c000"}', "invalid_parameter", "hints"),  # malformed JSON
+    ('{"x": 5, "y": 5, "color": "#00c000"}', "invalid_parameter", "valid array"),
+    ('[{"x": "left", "y": 5, "color": "#00c000"}]', "invalid_parameter", "hints[0].x"),
+    ('[{"x": 5, "y": 5, "color": 65280}]', "invalid_parameter", "hints[0].color"),
+    ('[{"x": 5, "color": "#00c000"}]', "invalid_parameter", "hints[0].y"),
+    ('[{"x": 5, "y": 5, "color": "#00c000", "radius": 3}]', "invalid_parameter", "hints[0].radius"),
+    ('[{"x": 5, "y": 5, "color": "green"}]', "invalid_parameter", "hints[0].color"),
+    ('[{"x": 5, "y": 5, "color": "#00c00"}]', "invalid_parameter", "hints[0].color"),
+    ('[{"x": 5, "y": 5, "color": "#00c000"}, {"x": -1, "y": 5, "color": "#00c000"}]', "invalid_parameter",
+     "hints[1].x"),
+    ('[{"x": NaN, "y": 5, "color": "#00c000"}]', "invalid_parameter", "hints"),
+    ('[{"x": 80, "y": 5, "color": "#00c000"}]', "hint_outside_image", "outside the 80×96 image"),  # x < width
+    ('[{"x": 5, "y": 5000, "color": "#00c000"}]', "hint_outside_image", "outside"),
+    (hint_list(65), "invalid_parameter", "at most 64"),
+])
+def test_bad_hints_get_a_400_naming_the_field(hint_server, text, code, fragment):
+    response = post(hint_server, "colorize", {"image": ("p.png", png_bytes(photo(9)))}, {"hints": text})
+    body = assert_error(response, 400, code, "hints")
+    assert fragment in body["message"], body
+
+
+def test_hints_are_checked_before_the_image_is_read_and_64_fit_in_a_text_part(hint_server):
+    """Cheap checks first: bad hints are refused even beside an unreadable image. The most hints a
+    request may carry, with long decimals, fit within the text part's byte limit."""
+    bad = post(hint_server, "colorize", {"image": ("x.png", b"not an image")}, {"hints": "[{"})
+    assert_error(bad, 400, "invalid_parameter", "hints")
+    many = json.dumps([{"x": 5.123456789012345, "y": 7.987654321098765, "color": GREEN}] * 64, indent=1)
+    assert len(many) > 4096
+    assert post(hint_server, "colorize", {"image": ("p.png", png_bytes(photo(9)))}, {"hints": many}).status_code == 200
+    as_file = post(hint_server, "colorize", {"image": ("p.png", png_bytes(photo(9))), "hints": ("h.json", b"[]")})
+    assert_error(as_file, 400, "expected_text", "hints")
+
+
+def test_a_reference_photo_steers_the_colours_and_a_bad_one_is_refused(hint_server):
+    gray = ("g.png", png_bytes(photo(11, size=(75, 101)), mode="L"))
+    plain = post(hint_server, "colorize", {"image": gray})
+    guided = post(hint_server, "colorize", {"image": gray, "reference": ("r.jpg", png_bytes(photo(3), fmt="JPEG"))})
+    assert guided.status_code == 200, guided.text
+    assert as_image(guided).shape == (75, 101, 3)
+    assert not np.array_equal(as_image(guided), as_image(plain)), "the reference's palette changed nothing"
+    corrupt = post(hint_server, "colorize", {"image": gray, "reference": ("r.jpg", b"\xff\xd8\xff not a photo")})
+    assert_error(corrupt, 400, "invalid_image", "reference")
+    assert_error(post(hint_server, "colorize", {"image": gray}, {"reference": "http://127.0.0.1/r.jpg"}),
+                 400, "expected_file", "reference")
+    tiny = post(hint_server, "colorize", {"image": gray, "reference": ("r.png", png_bytes(np.zeros((5, 300, 3), np.uint8)))})
+    assert_error(tiny, 400, "image_too_small", "reference")
+
+
+def test_image_and_reference_together_are_refused_from_the_reference_header(hint_server):
+    """As for style_image: a 16 MP photo leaves no room for a 9 MP reference within max_request_pixels;
+    refused from the reference's header (it is truncated after it: decoding would fail otherwise)."""
+    header_only = png_bytes(np.zeros((3000, 3000, 3), np.uint8))[:2000]
+    response = post(hint_server, "colorize", {"image": ("b.jpg", flat_jpeg(4000, 4000)),
+                                              "reference": ("r.png", header_only)})
+    body = assert_error(response, 400, "image_too_large", "reference")
+    assert "together exceed" in body["message"], body
+
+
+def test_a_model_trained_without_hints_refuses_hints_and_references(server):
+    image = {"image": ("p.png", png_bytes(photo(9)))}
+    assert_error(post(server, "colorize", image, {"hints": hint_list(1)}), 400, "hints_unsupported", "hints")
+    reference = {**image, "reference": ("r.png", png_bytes(photo(3)))}
+    assert_error(post(server, "colorize", reference), 400, "hints_unsupported", "reference")
+    assert post(server, "colorize", image, {"hints": "[]"}).status_code == 200, "no hints is the plain colourisation"
+    assert httpx.get(f"{server}/info").json()["hints"] is False
+
+
+def test_openapi_documents_hints_and_the_optional_reference(hint_server):
+    spec = httpx.get(f"{hint_server}/docs.json").json()
+    schema = spec["paths"]["/colorize"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["properties"]["reference"]["format"] == "binary"
+    assert schema["properties"]["hints"]["type"] == "string" and '"color"' in schema["properties"]["hints"]["description"]
+    assert schema["required"] == ["image"], "hints and reference are optional"
+    stylize = spec["paths"]["/stylize"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert "hints" not in stylize["properties"] and "reference" not in stylize["properties"]
+    assert httpx.get(f"{hint_server}/info").json()["hints"] is True
+
+
+def test_the_hint_server_logged_no_traceback(hint_served):
+    assert "Traceback" not in hint_served.output()
 
 
 def test_logs_have_one_line_per_rejection_and_no_traceback(served):

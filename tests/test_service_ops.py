@@ -5,6 +5,7 @@ a killed worker, a fuzzer over the OpenAPI finds no 5xx, and pages that load not
 
 import asyncio
 import io
+import json
 import os
 import shutil
 import signal
@@ -16,12 +17,13 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import photo, png_bytes
 from serving import make_model_store, scan_bomb, start_server, wait_for
-from test_service import assert_error
+from test_service import GREEN, ab_of, assert_error, make_hint_model_store
 
 API_KEY = "s3cret-test-key"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -377,6 +379,7 @@ def test_pages_load_nothing_from_outside_and_the_web_page_works(store, tmp_path)
             size = page.evaluate("[document.getElementById('after').naturalWidth, "
                                  "document.getElementById('after').naturalHeight]")
             assert size == [96, 64]
+            assert page.is_hidden("#hint-panel") and page.is_hidden("#pins"), "this model takes no hints"
             assert page.is_visible("#after") and page.is_visible("#download")
             page.set_input_files("#style-file", str(bad))  # same photo, an unusable painting
             assert page.inner_text("#go") == "Stylise"
@@ -397,3 +400,132 @@ def test_pages_load_nothing_from_outside_and_the_web_page_works(store, tmp_path)
     outside = [url for url in requested if not url.startswith((server.base, "data:", "blob:"))]
     assert outside == [], outside
     assert any(url.endswith("/docs.json") for url in requested)
+
+
+@pytest.fixture(scope="module")
+def hint_store(tmp_path_factory):
+    home = tmp_path_factory.mktemp("bentoml-hints")
+    return home, make_hint_model_store(home)
+
+
+# The shown result's pixels in a (2r+1)² window around (x, y) of the photo, as H×W×4 RGBA.
+RESULT_WINDOW_JS = """([x, y, r]) => {
+  const image = document.getElementById('after');
+  const canvas = document.createElement('canvas');
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const context = canvas.getContext('2d');
+  context.drawImage(image, 0, 0);
+  return Array.from(context.getImageData(x - r, y - r, 2 * r + 1, 2 * r + 1).data);
+}"""
+
+
+# Each /colorize request's hints and whether it had a reference, as sent (Chromium's request events
+# leave out bodies with files in them).
+RECORD_HINTS_JS = """window.posted = [];
+const pageFetch = window.fetch;
+window.fetch = (url, options) => {
+  if (String(url).endsWith('/colorize')) {
+    window.posted.push({hints: options.body.get('hints'), reference: options.body.has('reference')});
+  }
+  return pageFetch(url, options);
+};"""
+
+
+def result_window(page, x: int, y: int, radius: int) -> np.ndarray:
+    side = 2 * radius + 1
+    return np.array(page.evaluate(RESULT_WINDOW_JS, [x, y, radius]), np.uint8).reshape(side, side, 4)[..., :3]
+
+
+def next_result(page, previous: str | None) -> str:
+    """Wait until the page shows a new result (another blob URL, decoded); its URL."""
+    page.wait_for_function("(previous) => { const a = document.getElementById('after');"
+                           " return !a.hidden && a.src && a.src !== previous && a.complete && a.naturalWidth > 0; }",
+                           arg=previous, timeout=30_000)
+    return page.get_attribute("#after", "src")
+
+
+def towards_green(before: np.ndarray, after: np.ndarray) -> float:
+    direction = np.array(ab_of(np.array([[[0, 192, 0]]], np.uint8))[0, 0])
+    return float(((ab_of(after) - ab_of(before)) @ (direction / np.linalg.norm(direction))).mean())
+
+
+@needs_browser
+def test_the_web_page_pins_colour_hints_on_the_photo(hint_store, tmp_path):
+    """A 1200×800 photo shown at about 450 px: a click pins a hint at the photo's own pixel there, in
+    the colour the model chose; made green, the result turns green around it (not far away); dragged,
+    it moves by the scaled distance; right-clicked, it is gone and the result is the plain one again;
+    a reference photo is sent along and changes the colours."""
+    from playwright.sync_api import sync_playwright
+
+    from test_mlflow_ui import CHROMIUM_FLAGS
+
+    home, tag = hint_store
+    server = start_server(home, tmp_path / "server.log", {"CHROMASTYLE_BENTO_MODEL": tag})
+    gray = tmp_path / "gray.png"
+    gray.write_bytes(png_bytes(photo(11, size=(800, 1200)), mode="L"))
+    reference = tmp_path / "reference.jpg"
+    reference.write_bytes(png_bytes(photo(3), fmt="JPEG"))
+
+    def posted() -> list[list[dict]]:
+        return [json.loads(sent["hints"]) if sent["hints"] else [] for sent in page.evaluate("window.posted")]
+
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1600})
+            page.add_init_script(RECORD_HINTS_JS)
+            page.goto(f"{server.base}/ui/", wait_until="load")
+            page.set_input_files("#file", str(gray))
+            page.click("#go")
+            shown = next_result(page, None)
+            assert page.is_visible("#hint-panel") and page.is_visible("#reference-file")
+            box = page.locator("#before").bounding_box()
+            scale = 1200 / box["width"]
+            assert scale > 2, "the photo is shown scaled down: the page must scale hints up"
+            x, y = 360, 320  # where to click, in the photo's pixels
+            plain = result_window(page, x, y, 12)
+            far = (1020, 680)
+            plain_far = result_window(page, *far, 12)
+
+            page.mouse.click(box["x"] + (x + 0.5) / scale, box["y"] + (y + 0.5) / scale)
+            shown = next_result(page, shown)
+            assert page.locator(".pin").count() == 1
+            (hint,) = posted()[-1]
+            # Pointer events land on whole CSS pixels: a shown pixel is `scale` photo pixels.
+            assert abs(hint["x"] - x) <= scale and abs(hint["y"] - y) <= scale, hint
+            model_colour = plain[12 + hint["y"] - y, 12 + hint["x"] - x]
+            assert hint["color"] == "#" + bytes(model_colour).hex(), "a new hint starts as the model's colour"
+            assert np.linalg.norm(ab_of(model_colour[None, None])[0, 0] - ab_of(np.array([[[0, 192, 0]]], np.uint8))[0, 0]) > 40
+
+            page.locator("#hints input[type=color]").fill(GREEN)
+            shown = next_result(page, shown)
+            assert posted()[-1] == [{**hint, "color": GREEN}]
+            near_shift = towards_green(plain, result_window(page, x, y, 12))
+            far_shift = towards_green(plain_far, result_window(page, *far, 12))
+            assert near_shift > 10 and near_shift > 4 * abs(far_shift), (near_shift, far_shift)
+            page.screenshot(path=str(tmp_path / "web_hint.png"), full_page=True)
+
+            pin = page.locator(".pin").bounding_box()
+            page.mouse.move(pin["x"] + pin["width"] / 2, pin["y"] + pin["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(pin["x"] + pin["width"] / 2 + 40, pin["y"] + pin["height"] / 2, steps=5)
+            page.mouse.up()
+            shown = next_result(page, shown)
+            assert page.locator(".pin").count() == 1, "a drag adds no hint"
+            (moved,) = posted()[-1]
+            assert abs(moved["x"] - (hint["x"] + 40 * scale)) <= 2 * scale and abs(moved["y"] - hint["y"]) <= scale, moved
+
+            page.click(".pin", button="right")
+            shown = next_result(page, shown)
+            assert posted()[-1] == [] and page.locator(".pin").count() == 0
+            assert np.array_equal(result_window(page, x, y, 12), plain), "without hints: the plain colourisation"
+
+            page.set_input_files("#reference-file", str(reference))
+            next_result(page, shown)
+            assert page.evaluate("window.posted.at(-1).reference")
+            assert not np.array_equal(result_window(page, x, y, 12), plain), "the reference's palette changed nothing"
+            browser.close()
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output()

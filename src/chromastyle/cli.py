@@ -28,6 +28,8 @@ EXAMPLES = """\
 examples:
   chromastyle colorize old_photo.jpg                      # -> ./old_photo_colorized.png
   chromastyle colorize scans/ "archive/*.tif" -o out/     # folders and (quoted) globs
+  chromastyle colorize dune.jpg --hint 40,30,#d9a066 --hint 300,20,#4a7fc1   # colours you choose, at pixels x,y
+  chromastyle colorize dune.jpg --hints hints.json --reference colour_photo.jpg
   chromastyle stylize photo.jpg --style greatwave --alpha 0.7 -o out/
   chromastyle stylize photo.jpg --style greatwave --style my_painting.jpg --weights 0.7,0.3 --preserve-color
 
@@ -73,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--model-name", default="chromastyle", help="registered model name")
         command.add_argument("--runtime", choices=("onnx", "torch"), default="onnx",
                              help="ONNX Runtime (default, the faster on CPU here) or eager PyTorch")
+        if name == "colorize":
+            command.add_argument("--hint", action="append", default=[], metavar="X,Y,#RRGGBB",
+                                 help="a colour at pixel (x, y) of the input (x right, y down, after EXIF "
+                                      "orientation); repeat for more")
+            command.add_argument("--hints", type=Path, metavar="FILE",
+                                 help='a JSON file of hints: [{"x": 40, "y": 30, "color": "#d9a066"}, ...]')
+            command.add_argument("--reference", type=Path, metavar="IMAGE",
+                                 help="a colour photo whose palette the colourisation follows")
         if name == "stylize":
             command.add_argument("--style", action="append", required=True,
                                  help="a gallery name (e.g. greatwave) or an image file; repeat to mix styles")
@@ -207,6 +217,54 @@ def read_styles(paths: list[Path]) -> list:
     return images
 
 
+@dataclass(frozen=True)
+class Guidance:
+    """What the user tells the colouriser: hints (photo pixels) and a reference photo."""
+
+    hints: list
+    reference: object = None  # H×W×3 uint8, or None
+
+
+def parse_hint_option(text: str):
+    """'120,80,#3a7d2c' -> a Hint."""
+    from chromastyle.model.hints import hint_from_hex
+
+    parts = text.split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError("expected X,Y,#RRGGBB")
+        x, y = float(parts[0]), float(parts[1])
+        if not (math.isfinite(x) and math.isfinite(y) and x >= 0 and y >= 0):
+            raise ValueError("x and y must be finite pixel coordinates >= 0")
+        return hint_from_hex(x, y, parts[2].strip())
+    except ValueError as err:
+        raise UsageError(f"--hint {text!r}: {err} (e.g. --hint 120,80,#3a7d2c)") from None
+
+
+def read_guidance(args: argparse.Namespace, max_hints: int) -> Guidance:
+    """--hint, --hints and --reference read and checked: a bad one is a bad argument, found before the model loads."""
+    from chromastyle.imaging import ImageDecodeError, decode_image
+    from chromastyle.model.hints import parse_hints_json
+
+    hints = [parse_hint_option(text) for text in args.hint]
+    if args.hints is not None:
+        try:
+            hints += parse_hints_json(args.hints.read_text(), max_hints)
+        except OSError as err:
+            raise UsageError(f"--hints {args.hints}: cannot read it ({err.strerror or err})") from None
+        except ValueError as err:
+            raise UsageError(f"--hints {args.hints}: {err}") from None
+    if len(hints) > max_hints:
+        raise UsageError(f"{len(hints)} hints: at most {max_hints} (package.max_hints)")
+    reference = None
+    if args.reference is not None:
+        try:
+            reference = decode_image(args.reference)
+        except (ImageDecodeError, OSError) as err:
+            raise UsageError(f"--reference {args.reference}: {err}") from None
+    return Guidance(hints, reference)
+
+
 def service_limits(root: Path | None):
     """The working-size bounds of the service (package.* of the project's params.yaml, else the
     defaults, which equal the committed params.yaml): the CLI gives the same bytes as the service."""
@@ -220,11 +278,16 @@ def service_limits(root: Path | None):
     return PackageConfig()
 
 
-def plan(args: argparse.Namespace, root: Path | None) -> tuple[list[Job], list, list[float] | None]:
-    """Check every argument, read the styles and compute every output path; raise UsageError on the
-    first problem. Nothing is loaded or written but the (empty) output folder."""
+def plan(args: argparse.Namespace, root: Path | None) -> tuple[list[Job], list, list[float] | None, Guidance]:
+    """Check every argument, read the styles, hints and reference, and compute every output path; raise
+    UsageError on the first problem. Nothing is loaded or written but the (empty) output folder."""
     styles, weights = [], None
     suffix = "colorized"
+    guidance = Guidance([])
+    if args.command == "colorize":
+        guidance = read_guidance(args, service_limits(root).max_hints)
+        if guidance.hints or guidance.reference is not None:
+            suffix = "guided"
     if args.command == "stylize":
         if not (math.isfinite(args.alpha) and 0.0 <= args.alpha <= 1.0):
             raise UsageError(f"--alpha {args.alpha}: must lie in [0, 1]")
@@ -243,7 +306,7 @@ def plan(args: argparse.Namespace, root: Path | None) -> tuple[list[Job], list, 
     if args.command == "stylize":
         styles = read_styles(paths)
     check_output_folder(args.output)
-    return jobs, styles, weights
+    return jobs, styles, weights, guidance
 
 
 # -- the work -----------------------------------------------------------------------------------------
@@ -290,7 +353,8 @@ class ModelNotFound(FileNotFoundError):
     """No model to run: nothing was done."""
 
 
-def run(args: argparse.Namespace, jobs: list[Job], styles: list, weights, root: Path | None) -> int:
+def run(args: argparse.Namespace, jobs: list[Job], styles: list, weights, root: Path | None,
+        guidance: Guidance | None = None) -> int:
     """Load the model, then each input through the service's code path (chromastyle.inference);
     an input that fails is counted and the others go on. Returns the number that failed."""
     from tqdm import tqdm
@@ -305,6 +369,10 @@ def run(args: argparse.Namespace, jobs: list[Job], styles: list, weights, root: 
         raise
     except (FileNotFoundError, ValueError, KeyError) as err:  # a broken model folder or registry entry
         raise ModelNotFound(f"cannot load the model: {err}") from None
+    guidance = guidance or Guidance([])
+    if (guidance.hints or guidance.reference is not None) and not model.cfg.hints:
+        raise UsageError("--hint, --hints and --reference need a model trained with hints (train.hints: true); "
+                         "this one was trained without")
     failures = 0
     bar = tqdm(jobs, unit="image", disable=len(jobs) < 2 or None)
     for job in bar:
@@ -313,7 +381,7 @@ def run(args: argparse.Namespace, jobs: list[Job], styles: list, weights, root: 
             if styles:
                 out = stylize_photo(model, rgb, styles, limits, weights, args.alpha, args.preserve_color)
             else:
-                out = colorize_photo(model, rgb, limits)
+                out = colorize_photo(model, rgb, limits, guidance.hints, guidance.reference)
             data, media_type = encode_image(out, args.format)
             target = job.target
             if media_type != MEDIA_TYPES[args.format]:  # WebP past its encoder's limits: lossless PNG
@@ -339,12 +407,12 @@ def main(argv: list[str] | None = None) -> int:
 
     root = find_project_root()
     try:
-        jobs, styles, weights = plan(args, root)
+        jobs, styles, weights, guidance = plan(args, root)
     except UsageError as err:
         sys.stderr.write(f"chromastyle: {err}\n")
         return USAGE_ERROR
     try:
-        return run(args, jobs, styles, weights, root)
+        return run(args, jobs, styles, weights, root, guidance)
     except (ModelNotFound, UsageError) as err:  # before any input was touched: nothing done
         sys.stderr.write(f"chromastyle: {err}\n")
         return USAGE_ERROR

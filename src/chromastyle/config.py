@@ -95,6 +95,12 @@ class TrainConfig(_Section):
     style_work_side: int = Field(224, ge=0, le=4096)
     decoder_width: int = Field(32, ge=0, le=1024)
     decoder_padding: Literal["reflect", "zeros"] = "reflect"
+    hints: bool = True
+    hint_none_p: float = Field(0.5, ge=0.0, le=1.0)
+    hint_mean_points: float = Field(8.0, ge=1.0)
+    hint_max_points: int = Field(32, ge=1, le=256)
+    hint_max_radius: int = Field(2, ge=0, le=16)
+    hint_palette_p: float = Field(0.25, ge=0.0, le=1.0)
     checkpoint_every: int = Field(100, ge=1)
     sample_every: int = Field(250, ge=1)
     log_every: int = Field(20, ge=1)
@@ -136,6 +142,8 @@ class EvaluateConfig(_Section):
     peer_photos: int = Field(16, ge=1)
     peer_side: int = Field(512, ge=32)
     peer_sheet_styles: int = Field(8, ge=1)
+    hint_counts: list[int] = [1, 5, 20]
+    hint_seed: int = 0
     fid_inception_path: Path | None = None
 
     @model_validator(mode="after")
@@ -168,6 +176,7 @@ class PackageConfig(_Section):
     max_style_work_side: int = Field(512, ge=16, le=8192)
     style_side: int = Field(256, ge=16, le=2048)
     max_styles: int = Field(4, ge=1)
+    max_hints: int = Field(64, ge=0)
     max_jpeg_scans: int = Field(100, ge=1)
     workers: int = Field(1, ge=1, le=64)
     colorize_concurrency: int = Field(2, ge=1)

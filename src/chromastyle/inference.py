@@ -17,6 +17,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from chromastyle.colour import l_ab_to_rgb, lightness_uint8, tensor_to_uint8, uint8_to_tensor
+from chromastyle.model.hints import Hint, check_hints, reference_palette
 from chromastyle.model.integrated import Chromastyle
 
 from chromastyle.config import DEFAULT_ALPHA
@@ -52,12 +53,16 @@ def _upsample_band(ab_small: torch.Tensor, height: int, width: int, top: int, bo
 
 @torch.no_grad()
 def colorize_array(model: Chromastyle, rgb: np.ndarray, max_work_side: int | None = None,
-                   band_pixels: int = BAND_PIXELS) -> np.ndarray:
+                   band_pixels: int = BAND_PIXELS, hints: list[Hint] | None = None,
+                   palette: torch.Tensor | None = None) -> np.ndarray:
     """Colourise one photo: H×W×3 uint8 (any colour or gray) -> H×W×3 uint8 with the input's own L.
-    `max_work_side` bounds the longer side of the colouriser's input (Chromastyle.working_size)."""
+    `max_work_side` bounds the longer side of the colouriser's input (Chromastyle.working_size);
+    hints (photo pixels) and a palette (hints.reference_palette) steer a hint model."""
     height, width = rgb.shape[:2]
+    if hints:
+        check_hints(hints, height, width)
     lightness = lightness_of(rgb, band_pixels)
-    ab_small = model.predict_ab_working(lightness, max_work_side)
+    ab_small = model.predict_ab_working(lightness, max_work_side, hints, palette)
     out = np.empty((height, width, 3), dtype=np.uint8)
     step = _band_rows(height, width, band_pixels).step
     for top in range(0, height, step):
@@ -108,9 +113,14 @@ def fit_within(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 # -- the one entry of the CLI, the service and the evaluation ---------------------------------------
-def colorize_photo(model: Chromastyle, rgb: np.ndarray, limits: "PackageConfig") -> np.ndarray:
-    """A whole photo colourised under the working-size bounds of `limits` (package.* in params.yaml)."""
-    return colorize_array(model, rgb, limits.max_work_side)
+def colorize_photo(model: Chromastyle, rgb: np.ndarray, limits: "PackageConfig", hints: list[Hint] | None = None,
+                   reference: np.ndarray | None = None) -> np.ndarray:
+    """A whole photo colourised under the working-size bounds of `limits` (package.* in params.yaml),
+    optionally steered by colour hints and a reference photo's palette (a hint model only)."""
+    if hints and len(hints) > limits.max_hints:
+        raise ValueError(f"{len(hints)} hints: at most package.max_hints = {limits.max_hints}")
+    palette = reference_palette(reference) if reference is not None else None
+    return colorize_array(model, rgb, limits.max_work_side, hints=hints, palette=palette)
 
 
 def stylize_photo(model: Chromastyle, rgb: np.ndarray, styles: list[np.ndarray], limits: "PackageConfig",

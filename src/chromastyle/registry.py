@@ -312,6 +312,17 @@ def external_summary(external: dict) -> str:
     return " · ".join(parts) + f" on {external.get('images', '?')} photos"
 
 
+def hints_summary(hints: dict) -> str:
+    """One line of what user hints buy on each photo set: PSNR gain over the same model's automatic output."""
+    parts = []
+    for name, table in hints.items():
+        gains = ", ".join(f"{row.removeprefix('hints')} hints {figures['psnr_gain']:+.2f} dB" if row.startswith("hints")
+                          else f"own palette {figures['psnr_gain']:+.2f} dB"
+                          for row, figures in table.items() if "psnr_gain" in figures)
+        parts.append(f"{name}: {gains}")
+    return "; ".join(parts)
+
+
 def version_description(metrics: dict, tags: dict[str, str], model_cfg):
     """A describe(version, promoted, reason) for `register`: what the version is, its headline figures,
     the gate's decision and why, and its provenance, in one paragraph at the top of its page."""
@@ -330,6 +341,8 @@ def version_description(metrics: dict, tags: dict[str, str], model_cfg):
             external += (f" The current champion on the same photos: PSNR {champion.get('psnr', float('nan')):.2f} dB, "
                          f"ΔCF {champion.get('delta_cf', float('nan')):.1f}, Fréchet (EfficientNet-Lite0) "
                          f"{champion.get('frechet_effnet_lite0', float('nan')):.2f}.")
+        if metrics.get("hints"):
+            external += f"\n\nColour hints (PSNR over the automatic output): {hints_summary(metrics['hints'])}."
         return (f"{decision}: {reason}.\n\n"
                 f"Version {version}: colouriser `{getattr(model_cfg, 'encoder', 'scratch')}` + AdaIN stylizer "
                 f"(loss network {model_cfg.loss_network}); test split: {figures} on "

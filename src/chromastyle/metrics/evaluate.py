@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image, ImageDraw
 
-from chromastyle.colour import grayscale_rgb, rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor
+from chromastyle.colour import grayscale_rgb, l_ab_to_rgb, rgb_to_l_ab, tensor_to_uint8, uint8_to_tensor
 from chromastyle.metrics.colourfulness import colourfulness, colourfulness_category
 from chromastyle.metrics.fid import fid_unavailable_reason, standard_fid
 from chromastyle.metrics.fidelity import hue_accuracy, psnr, ssim
@@ -34,6 +35,7 @@ from chromastyle.metrics.learned import LEARNED_NAME, LearnedFeatureMetrics
 from chromastyle.config import PackageConfig
 from chromastyle.data.prepare import load_originals, load_photo_folder
 from chromastyle.inference import colorize_photo
+from chromastyle.model.hints import Hint, simulated_user_hints
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.loss_network import FeatureNetwork
 from chromastyle.model.stylizer import content_loss, style_loss
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 SYSTEMS = ("model", "grayscale", "champion")
 STYLE_SIDE = 256  # the stylizer is judged on 256² test crops
 CELL = 160  # px per side of a photo in sample grids and contact sheets
+HINT_SHEET_PHOTOS = 12  # external-test photos on the hint sheet
 KID_SUBSET = 50  # torchmetrics KID subset size used by kernel_distance
 
 
@@ -68,6 +71,7 @@ class Evaluation:
     per_image: pd.DataFrame
     grid: np.ndarray  # test split: input | model | (champion) | truth | styles
     external_sheet: np.ndarray | None  # external-test: input | model | truth
+    hint_sheet: np.ndarray | None = None  # external-test: automatic | 5 hints | own palette | truth (hint models)
 
 
 @torch.no_grad()
@@ -77,6 +81,54 @@ def colourise_photos(model: Chromastyle, photos: list[np.ndarray], limits: Packa
     model.eval()
     limits = limits or PackageConfig()
     return [colorize_photo(model, rgb, limits) for rgb in photos]
+
+
+def user_hints(photos: list[np.ndarray], count: int, seed: int, work_side: int) -> list[list[Hint]]:
+    """`count` simulated user hints per photo, seeded by (seed, count, photo index): the same on every run."""
+    return [simulated_user_hints(rgb, count, np.random.default_rng([seed, count, index]), work_side)
+            for index, rgb in enumerate(photos)]
+
+
+def hinted_outputs(model: Chromastyle, photos: list[np.ndarray], counts: list[int], seed: int,
+                   limits: PackageConfig) -> dict[str, list[np.ndarray]]:
+    """Each photo colourised with k simulated user hints for each k of `counts` ("hints<k>") and with its
+    own palette ("palette")."""
+    outputs = {f"hints{k}": [colorize_photo(model, rgb, limits, hints) for rgb, hints in
+                             zip(photos, user_hints(photos, k, seed, model.cfg.work_side))] for k in counts}
+    outputs["palette"] = [colorize_photo(model, rgb, limits, reference=rgb) for rgb in photos]
+    return outputs
+
+
+def mark_hints(rgb: np.ndarray, hints: list[Hint]) -> np.ndarray:
+    """The photo with each hint drawn where it was given: a dot of its colour ringed in white and black."""
+    image = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(image)
+    radius = max(3, round(min(rgb.shape[:2]) * 0.015))
+    for hint in hints:
+        colour = tuple(int(v) for v in tensor_to_uint8(l_ab_to_rgb(torch.full((1, 1, 1, 1), 60.0),
+                                                                   torch.tensor([[[[hint.a]], [[hint.b]]]])))[0, 0, 0])
+        box = (hint.x - radius, hint.y - radius, hint.x + radius, hint.y + radius)
+        draw.ellipse(box, fill=colour, outline=(0, 0, 0), width=max(1, radius // 3))
+        draw.ellipse((box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1), outline=(255, 255, 255), width=1)
+    return np.asarray(image)
+
+
+def hint_figures(automatic: list[np.ndarray], guided: dict[str, list[np.ndarray]],
+                 truth: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    """PSNR, ΔCF and hue accuracy of the automatic and each guided output, with each guided one's PSNR
+    gain over the automatic output of the same model on the same photos."""
+    cf_true = float(np.mean([colourfulness(t) for t in truth]))
+
+    def figures(outputs: list[np.ndarray]) -> dict[str, float]:
+        return {"psnr": float(np.mean([psnr(o, t) for o, t in zip(outputs, truth)])),
+                "delta_cf": abs(float(np.mean([colourfulness(o) for o in outputs])) - cf_true),
+                "hue_accuracy": hue_accuracy(outputs, truth)}
+
+    table = {"automatic": figures(automatic)}
+    for name, outputs in guided.items():
+        table[name] = figures(outputs)
+        table[name]["psnr_gain"] = table[name]["psnr"] - table["automatic"]["psnr"]
+    return table
 
 
 def grayscale_photos(photos: list[np.ndarray]) -> list[np.ndarray]:
@@ -226,13 +278,18 @@ def evaluate(model: Chromastyle, test: PhotoSet, style_content: np.ndarray, styl
              style_names: list[str], alphas: list[float], judge: FeatureNetwork, champion: Chromastyle | None = None,
              external: PhotoSet | None = None, grid_images: int = 6, learned: bool = True,
              fid_inception_path: Path | None = None, limits: PackageConfig | None = None,
-             validation: PhotoSet | None = None, baseline: dict[str, dict] | None = None) -> Evaluation:
+             validation: PhotoSet | None = None, baseline: dict[str, dict] | None = None,
+             hint_counts: list[int] | None = None, hint_seed: int = 0) -> Evaluation:
     """All figures, per-image tables, the test grid and the external contact sheet. The champion is
     compared on the test split (the gate) and external-test, not on validation (choices between
     recipes compare experiments, and each experiment's validation figures are its own).
-    baseline: grayscale_baseline's output for these photo sets (else the grayscale input is measured here)."""
+    baseline: grayscale_baseline's output for these photo sets (else the grayscale input is measured here).
+    A hint model is also measured with `hint_counts` simulated hints and with each photo's own palette on
+    the test split and external-test (metrics["hints"]); the gate judges the automatic output only."""
     metrics: dict = {}
     tables, outputs_by_set = [], {}
+    limits = limits or PackageConfig()
+    guided_by_set: dict[str, dict[str, list[np.ndarray]]] = {}
     for photo_set in [s for s in (test, validation, external) if s is not None and s.photos]:
         systems = {"model": colourise_photos(model, photo_set.photos, limits),
                    "grayscale": grayscale_photos(photo_set.photos)}
@@ -249,6 +306,10 @@ def evaluate(model: Chromastyle, test: PhotoSet, style_content: np.ndarray, styl
             metrics["external"] = {**figures, "images": len(photo_set.photos)}
         tables.append(table)
         outputs_by_set[photo_set.name] = systems
+        if model.cfg.hints and hint_counts is not None and photo_set is not validation:
+            guided = hinted_outputs(model, photo_set.photos, hint_counts, hint_seed, limits)
+            metrics.setdefault("hints", {})[photo_set.name] = hint_figures(systems["model"], guided, photo_set.photos)
+            guided_by_set[photo_set.name] = guided
     metrics["style"] = style_metrics(model, style_content, styles, style_names, alphas, judge)
     metrics["style_judge"] = judge.spec.describe()
     metrics["frechet_backbone"] = FEATURE_NAME
@@ -262,7 +323,17 @@ def evaluate(model: Chromastyle, test: PhotoSet, style_content: np.ndarray, styl
     if external is not None and external.photos:
         systems = outputs_by_set[external.name]
         sheet = contact_sheet([systems["grayscale"], systems["model"], external.photos], ["input", "model", "truth"])
-    return Evaluation(metrics, pd.concat(tables, ignore_index=True), grid, sheet)
+    hint_sheet = None
+    if external is not None and external.name in guided_by_set:
+        guided = guided_by_set[external.name]
+        shown = external.photos[:HINT_SHEET_PHOTOS]
+        count = 5 if 5 in (hint_counts or []) else (hint_counts or [0])[0]
+        marked = [mark_hints(out, hints) for out, hints in
+                  zip(guided[f"hints{count}"], user_hints(shown, count, hint_seed, model.cfg.work_side))]
+        columns = [outputs_by_set[external.name]["model"][:HINT_SHEET_PHOTOS], marked,
+                   guided["palette"][:HINT_SHEET_PHOTOS], shown]
+        hint_sheet = contact_sheet(columns, ["automatic", f"{count} hints (dots)", "own palette", "truth"])
+    return Evaluation(metrics, pd.concat(tables, ignore_index=True), grid, sheet, hint_sheet)
 
 
 def contact_sheet(columns: list[list[np.ndarray]], titles: list[str], per_row: int = 2, cell: int = CELL) -> np.ndarray:

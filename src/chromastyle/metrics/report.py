@@ -25,7 +25,7 @@ def _system_table(figures: dict) -> list[str]:
 
 
 def evaluation_markdown(metrics: dict, grid_file: str, external_sheet: str | None = None,
-                        style_sheet: str | None = None) -> str:
+                        style_sheet: str | None = None, hint_sheet: str | None = None) -> str:
     fid = ("reported below" if "fid_unavailable" not in metrics else "not computed: " + metrics["fid_unavailable"])
     lines = ["# Evaluation", "",
              "Every photo is colourised whole, at its own size, through the same code as the CLI and the service "
@@ -48,6 +48,7 @@ def evaluation_markdown(metrics: dict, grid_file: str, external_sheet: str | Non
         lines += _system_table(external)
         if external_sheet:
             lines += ["", f"![external-test: input, model, truth]({external_sheet})"]
+    lines += _hint_section(metrics.get("hints"), hint_sheet)
     style = metrics["style"]
     lines += ["", "## Style transfer", "",
               f"Style loss (channel mean/std L1 over layers) to the style image on 256² test crops, in the loss "
@@ -68,6 +69,30 @@ def evaluation_markdown(metrics: dict, grid_file: str, external_sheet: str | Non
     if style_sheet:
         lines += [f"![one photo in every gallery style at 512², α = 1]({style_sheet})", ""]
     return "\n".join(lines)
+
+
+HINT_SETS = {"test": "test split", "external-test": "external-test"}
+
+
+def _hint_section(hints: dict | None, hint_sheet: str | None) -> list[str]:
+    """The same model steered by simulated user hints and by each photo's own palette."""
+    if not hints:
+        return []
+    lines = ["", "## Colours the user chooses", "",
+             "The same model with k simulated user hints per photo (seeded uniform points, each coloured by the "
+             "truth's mean ab around it; `evaluate.hint_counts`) and with the photo's own palette as the reference. "
+             "The gate judges the automatic output; these show what a user gains by steering it.", ""]
+    for name, table in hints.items():
+        lines += [f"**{HINT_SETS.get(name, name)}**", "", "| input | PSNR ↑ | gain over automatic | ΔCF ↓ | hue within 30° ↑ |",
+                  "|---|---|---|---|---|"]
+        for row, figures in table.items():
+            gain = f"{figures['psnr_gain']:+.2f} dB" if "psnr_gain" in figures else "–"
+            lines.append(f"| {row} | {figures['psnr']:.2f} | {gain} | {figures['delta_cf']:.1f} | "
+                         f"{figures['hue_accuracy']:.3f} |")
+        lines.append("")
+    if hint_sheet:
+        lines += [f"![external-test: automatic, 5 hints, own palette, truth]({hint_sheet})"]
+    return lines
 
 
 PEER_ROWS = [("style_drop", "judge style-loss drop at α = 1 ↑"), ("content_loss", "judge content loss ↓"),
@@ -117,6 +142,9 @@ def headline_metrics(metrics: dict) -> dict:
     style = {k: metrics["style"][k] for k in STYLE_HEADLINE if k in metrics.get("style", {})}
     if style:
         headline["style"] = style
+    if "hints" in metrics:
+        headline["hints"] = {name: {row: {k: v for k, v in figures.items() if k in ("psnr", "psnr_gain", "delta_cf")}
+                                    for row, figures in table.items()} for name, table in metrics["hints"].items()}
     peer = metrics.get("style_peer", {})
     if "ours" in peer and "peer" in peer:
         headline["style_peer"] = {system: {k: v for k, v in peer[system].items() if k in dict(PEER_ROWS)}

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from chromastyle.model import efficientnet
+from chromastyle.model.hints import PALETTE_SIZE, GuidedHead, no_points
 
 DOWNSAMPLINGS = 4  # scratch U-Net: input sides must be multiples of 2**4
 
@@ -50,10 +51,11 @@ class UNetColorizer(nn.Module):
 
     MULTIPLE = 2 ** DOWNSAMPLINGS
 
-    def __init__(self, base_channels: int = 32):
+    def __init__(self, base_channels: int = 32, hints: bool = False):
         super().__init__()
         c = base_channels
         widths = [c, 2 * c, 4 * c, 8 * c, 8 * c]
+        self.hints = hints
         self.stem = nn.Sequential(_conv_block(1, c), _conv_block(c, c))
         self.downs = nn.ModuleList(
             nn.Sequential(_conv_block(widths[i], widths[i + 1], stride=2), _conv_block(widths[i + 1], widths[i + 1]))
@@ -63,18 +65,34 @@ class UNetColorizer(nn.Module):
             _Up(widths[i + 1], widths[i]) for i in reversed(range(DOWNSAMPLINGS))
         )
         self.head = nn.Conv2d(c, 2, kernel_size=3, padding=1)
+        if hints:
+            self.guided = GuidedHead(widths[1], widths[-1])  # the embedding from the /2 features
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         return []  # nothing pretrained: the whole network trains from the first step
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, points: torch.Tensor | None = None,
+                palette: torch.Tensor | None = None) -> torch.Tensor:
         skips = [self.stem(lightness)]
         for down in self.downs:
             skips.append(down(skips[-1]))
         x = skips.pop()
+        if self.hints:
+            points, palette = _or_none(lightness, points, palette)
+            x = self.guided.shift(x, palette)
+        half = x
         for up in self.ups:
-            x = up(x, skips.pop())
-        return torch.tanh(self.head(x))
+            half, x = x, up(x, skips.pop())
+        ab = torch.tanh(self.head(x))
+        return self.guided(ab, half, points, palette) if self.hints else ab
+
+
+def _or_none(lightness: torch.Tensor, points: torch.Tensor | None,
+             palette: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hint inputs, void where not given (no points, no palette: the automatic colourisation)."""
+    count = lightness.shape[0]
+    return (points if points is not None else no_points(count).to(lightness),
+            palette if palette is not None else lightness.new_zeros(count, PALETTE_SIZE))
 
 
 def gray_rgb(normalised_l: torch.Tensor) -> torch.Tensor:
@@ -117,11 +135,13 @@ class EfficientUNetColorizer(nn.Module):
     SKIP_CHANNELS = (16, 24, 40, 112)
     MULTIPLE = 32
 
-    def __init__(self, backbone: nn.Module | None = None, widths: tuple[int, ...] = (192, 96, 64, 32, 16)):
+    def __init__(self, backbone: nn.Module | None = None, widths: tuple[int, ...] = (192, 96, 64, 32, 16),
+                 hints: bool = False):
         super().__init__()
         backbone = backbone if backbone is not None else efficientnet.architecture()
         self.encoder = efficientnet.feature_layers(backbone, len(backbone._blocks) - 1)
         self.head = nn.Sequential(backbone._conv_head, backbone._bn1, nn.ReLU6())
+        self.hints = hints
         self.bottleneck = _conv_block(1280, widths[0])
         skips = list(reversed(self.SKIP_CHANNELS)) + [1]
         fusions, previous = [], widths[0]
@@ -130,6 +150,8 @@ class EfficientUNetColorizer(nn.Module):
             previous = width
         self.fusions = nn.ModuleList(fusions)
         self.out = nn.Conv2d(previous, 2, kernel_size=3, padding=1)
+        if hints:
+            self.guided = GuidedHead(widths[-2], widths[0])  # the embedding from the /2 features
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         return [*self.encoder.parameters(), *self.head.parameters()]
@@ -140,7 +162,10 @@ class EfficientUNetColorizer(nn.Module):
         self.head.eval()
         return self
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, points: torch.Tensor | None = None,
+                palette: torch.Tensor | None = None) -> torch.Tensor:
+        """points: N×K×POINT_FIELDS (hints.hint_points), palette: N×PALETTE_SIZE; both only for a hint
+        model, where None means none (the automatic colourisation)."""
         x = efficientnet.normalise(gray_rgb(lightness)).contiguous(memory_format=torch.channels_last)
         skips = []
         for index, layer in enumerate(self.encoder):
@@ -148,9 +173,14 @@ class EfficientUNetColorizer(nn.Module):
             if index - 3 in self.SKIP_BLOCKS:  # Sequential index i + 3 is block i
                 skips.append(x)
         x = self.bottleneck(self.head(x))
+        if self.hints:
+            points, palette = _or_none(lightness, points, palette)
+            x = self.guided.shift(x, palette)
+        half = x
         for fuse, skip in zip(self.fusions, [*reversed(skips), lightness]):
-            x = fuse(x, skip)
-        return torch.tanh(self.out(x))
+            half, x = x, fuse(x, skip)
+        ab = torch.tanh(self.out(x))
+        return self.guided(ab, half, points, palette) if self.hints else ab
 
 
 class PatchDiscriminator(nn.Module):

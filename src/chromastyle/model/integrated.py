@@ -32,6 +32,7 @@ from torch.nn import functional as F
 from chromastyle.colour import AB_SCALE, l_ab_to_rgb, l_ab_to_rgb_hue_preserving, normalize_l, rgb_to_l_ab
 from chromastyle.model import efficientnet
 from chromastyle.model.colorizer import EfficientUNetColorizer, UNetColorizer
+from chromastyle.model.hints import Hint, hint_points, no_palette
 from chromastyle.model.loss_network import (VGG19_TAPS, FeatureNetwork, LossNetworkSpec, efficientnet_network,
                                             random_network, vgg19_layers)
 from chromastyle.model.stylizer import Decoder, fuse, match_palette, palette
@@ -63,6 +64,7 @@ class ModelConfig:
     palette_transfer: bool = False  # match the stylised photo's colour distribution to the style's (× α)
     decoder_width: int = 0  # stylizer decoder's first width; 0 = DECODER_WIDTH's (models saved before this field)
     decoder_padding: str = "reflect"  # its convolutions' border padding: "reflect" | "zeros"
+    hints: bool = False  # the colouriser takes point hints and a palette (chromastyle.model.hints)
 
 
 def _encoder_for(cfg: ModelConfig) -> FeatureNetwork:
@@ -79,8 +81,9 @@ def build_colorizer(cfg: ModelConfig, pretrained: bool = False) -> nn.Module:
     if cfg.encoder not in ENCODERS:
         raise ValueError(f"encoder {cfg.encoder!r} is not one of {ENCODERS}")
     if cfg.encoder == "efficientnet-lite0":
-        return EfficientUNetColorizer(efficientnet.pretrained() if pretrained else efficientnet.architecture())
-    return UNetColorizer(cfg.base_channels)
+        return EfficientUNetColorizer(efficientnet.pretrained() if pretrained else efficientnet.architecture(),
+                                      hints=cfg.hints)
+    return UNetColorizer(cfg.base_channels, hints=cfg.hints)
 
 
 class Chromastyle(nn.Module):
@@ -105,14 +108,28 @@ class Chromastyle(nn.Module):
         return (min(max(multiple, round(height * scale / multiple) * multiple), _floor_to(max_side, multiple)),
                 min(max(multiple, round(width * scale / multiple) * multiple), _floor_to(max_side, multiple)))
 
-    def predict_ab_working(self, lightness: torch.Tensor, max_side: int | None = None) -> torch.Tensor:
-        """L N×1×H×W [0,100] -> ab N×2×h×w at the working size (float32; about [-110, 110]), scaled by
-        the calibrated chroma gain."""
+    def predict_ab_working(self, lightness: torch.Tensor, max_side: int | None = None,
+                           hints: list[Hint] | None = None, palette: torch.Tensor | None = None) -> torch.Tensor:
+        """L N×1×H×W [0,100] -> ab N×2×h×w at the working size (float32; about [-110, 110]).
+
+        hints (in the photo's pixels) and palette (1×PALETTE_SIZE, hints.reference_palette) steer a hint
+        model. The calibrated chroma gain scales the automatic colourisation only: a guided one paints
+        the colours the user gave, which the gain would mute or exaggerate."""
         height, width = lightness.shape[-2:]
-        small = F.interpolate(lightness, size=self.working_size(height, width, max_side), mode="bilinear",
-                              align_corners=False, antialias=True)
-        ab = self.colorizer(normalize_l(small).contiguous(memory_format=torch.channels_last))
-        return ab * (AB_SCALE * self.cfg.chroma_gain)
+        size = self.working_size(height, width, max_side)
+        small = normalize_l(F.interpolate(lightness, size=size, mode="bilinear", align_corners=False,
+                                          antialias=True)).contiguous(memory_format=torch.channels_last)
+        guided = bool(hints) or palette is not None
+        if guided and not self.cfg.hints:
+            raise ValueError("this model was trained without hints (train.hints: false): it cannot take hints "
+                             "or a reference palette")
+        if not self.cfg.hints:
+            return self.colorizer(small) * (AB_SCALE * self.cfg.chroma_gain)
+        count = small.shape[0]
+        points = hint_points(hints or [], height, width, *size).expand(count, -1, -1)
+        palette_input = (palette if palette is not None else no_palette()).expand(count, -1)
+        ab = self.colorizer(small, points.contiguous(), palette_input.contiguous())
+        return ab * (AB_SCALE * (1.0 if guided else self.cfg.chroma_gain))
 
     def predict_ab(self, lightness: torch.Tensor) -> torch.Tensor:
         """L N×1×H×W [0,100] -> ab N×2×H×W (about [-110, 110]) at the input's resolution."""

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from chromastyle.model.hints import PALETTE_SIZE, POINT_FIELDS
+
 log = logging.getLogger(__name__)
 
 OPSET = 17
@@ -40,13 +42,28 @@ class _Encode(nn.Module):
         return self.encoder.encode(rgb)
 
 
-def _export(module: nn.Module, sample: torch.Tensor, path: Path, input_name: str, output_name: str) -> None:
-    dynamic = {0: "batch", 2: "height", 3: "width"}
+def _export(module: nn.Module, samples: dict[str, torch.Tensor], path: Path, output_name: str) -> None:
+    """Export with every input's batch (and, for images, sides) dynamic; `samples`: {input name: tensor}."""
+    image = {0: "batch", 2: "height", 3: "width"}
+    dynamic = {name: image if sample.dim() == 4 else {0: "batch", 1: "points"} if sample.dim() == 3 else {0: "batch"}
+               for name, sample in samples.items()}
     with warnings.catch_warnings():  # the exporter's notes on constant folding and its own deprecation
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), (sample,), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=[input_name], output_names=[output_name],
-                          dynamic_axes={input_name: dynamic, output_name: dynamic})
+        torch.onnx.export(module.eval(), tuple(samples.values()), str(path), dynamo=False, opset_version=OPSET,
+                          input_names=list(samples), output_names=[output_name],
+                          dynamic_axes={**dynamic, output_name: image})
+
+
+def colorizer_samples(colorizer: nn.Module, height: int, width: int) -> dict[str, torch.Tensor]:
+    """Example inputs of the colouriser: L, and for a hint model two hint points and a palette."""
+    samples = {"lightness": torch.randn(1, 1, height, width)}
+    if getattr(colorizer, "hints", False):
+        points = torch.tensor([[[height // 2, width // 3, 0.2, -0.3, 1.0], [1, 2, -0.1, 0.4, 1.0]]])
+        assert points.shape[-1] == POINT_FIELDS
+        palette = torch.rand(1, PALETTE_SIZE)
+        samples.update(points=points, palette=torch.cat([palette[:, :-1] / palette[:, :-1].sum(), palette[:, -1:].ceil()],
+                                                        dim=1))
+    return samples
 
 
 @torch.no_grad()
@@ -58,10 +75,10 @@ def export_onnx(model: nn.Module, folder: Path) -> dict[str, Path]:
     multiple = getattr(model.colorizer, "MULTIPLE", 16)
     side = 4 * multiple
     paths = {part: folder / name for part, name in FILES.items()}
-    _export(model.colorizer, torch.zeros(1, 1, side, side), paths["colorizer"], "lightness", "ab")
+    _export(model.colorizer, colorizer_samples(model.colorizer, side, side), paths["colorizer"], "ab")
     rgb = torch.rand(1, 3, side, side)
-    _export(_Encode(model.encoder), rgb, paths["encoder"], "rgb", "features")
-    _export(model.decoder, model.encoder.encode(rgb), paths["decoder"], "features", "rgb")
+    _export(_Encode(model.encoder), {"rgb": rgb}, paths["encoder"], "features")
+    _export(model.decoder, {"features": model.encoder.encode(rgb)}, paths["decoder"], "rgb")
     log.info("exported ONNX graphs to %s", folder)
     return paths
 
@@ -90,13 +107,16 @@ class OnnxModule(nn.Module):
         super().__init__()
         self.path = Path(path)
         self.session = _session(self.path, threads)
-        self.input_name = self.session.get_inputs()[0].name
+        self.input_names = [node.name for node in self.session.get_inputs()]
         for key, value in attributes.items():
             setattr(self, key, value)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if len(inputs) != len(self.input_names):
+            raise ValueError(f"{self.path.name} takes {self.input_names}, got {len(inputs)} input(s)")
+        feed = {name: np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+                for name, x in zip(self.input_names, inputs)}
+        return torch.from_numpy(self.session.run(None, feed)[0])
 
 
 class OnnxEncoder(OnnxModule):
@@ -115,7 +135,8 @@ def use_onnx(model: nn.Module, folder: Path, threads: int | None = None) -> nn.M
                                 f"chromastyle.model.onnx_runtime.export_onnx, or use runtime 'torch'")
     threads = threads or torch.get_num_threads() or os.cpu_count() or 1
     model.colorizer = OnnxModule(folder / FILES["colorizer"], threads,
-                                 MULTIPLE=getattr(model.colorizer, "MULTIPLE", 16))
+                                 MULTIPLE=getattr(model.colorizer, "MULTIPLE", 16),
+                                 hints=getattr(model.colorizer, "hints", False))
     model.encoder = OnnxEncoder(folder / FILES["encoder"], threads, downsampling=model.encoder.downsampling,
                                 out_channels=model.encoder.out_channels, spec=getattr(model.encoder, "spec", None))
     model.decoder = OnnxModule(folder / FILES["decoder"], threads)
@@ -129,9 +150,10 @@ def parity(model: nn.Module, folder: Path, side: int = 96) -> float:
     colorizer, encoder, decoder = (OnnxModule(folder / FILES[part], threads=1) for part in FILES)
     multiple = getattr(model.colorizer, "MULTIPLE", 16)
     side = max(multiple, side // multiple * multiple)
-    lightness, rgb = torch.randn(1, 1, side, side + multiple), torch.rand(1, 3, side, side + multiple)
+    inputs = list(colorizer_samples(model.colorizer, side, side + multiple).values())
+    rgb = torch.rand(1, 3, side, side + multiple)
     features = model.encoder.encode(rgb)
-    return max(float((model.colorizer(lightness) - colorizer(lightness)).abs().max()),
+    return max(float((model.colorizer(*inputs) - colorizer(*inputs)).abs().max()),
                float((features - encoder(rgb)).abs().max()),
                float((model.decoder(features) - decoder(features)).abs().max()))
 

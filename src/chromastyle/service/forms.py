@@ -22,10 +22,13 @@ from starlette.requests import ClientDisconnect, Request
 
 from chromastyle.config import DEFAULT_ALPHA, PackageConfig
 from chromastyle.imaging import ImageDecodeError, decode_image, inspect_image
+from chromastyle.model.hints import Hint, parse_hints_json
 from chromastyle.model.integrated import normalised_weights
 from chromastyle.service.errors import ApiError
 
-MAX_TEXT_PART_BYTES = 4096  # style_name with max_styles names, weights, alpha: far below this
+# The largest text part: package.max_hints (64) hints as JSON take about 3-5 kB (50-70 bytes a point,
+# more with long decimals), style_name and weights far less; 16 kB leaves a margin and still bounds a part.
+MAX_TEXT_PART_BYTES = 16384
 ImageFormat = Literal["auto", "png", "jpeg", "webp"]
 JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -45,7 +48,11 @@ class _Form(BaseModel):
 
 
 class ColorizeForm(_Form):
-    pass
+    hints: str = Field("", max_length=MAX_TEXT_PART_BYTES,
+                       description='colour hints as a JSON list, e.g. `[{"x": 40, "y": 30, "color": "#2a8c3c"}]`: '
+                                   'x, y in the uploaded image\'s pixels (after EXIF orientation, 0 = left/top '
+                                   'edge), the colour as #rrggbb (its hue and saturation; the photo keeps its '
+                                   'lightness); at most package.max_hints points (GET /info)')
 
 
 class _StylizeOptions(_Form):
@@ -65,8 +72,11 @@ class StylizeUploadForm(_StylizeOptions):
 
 
 FILE_FIELDS = {ColorizeForm: ("image",), StylizeForm: ("image",), StylizeUploadForm: ("image", "style_image")}
+OPTIONAL_FILE_FIELDS = {ColorizeForm: ("reference",)}
 FILE_DESCRIPTIONS = {"image": "the photo (JPEG, PNG, WebP, BMP, TIFF, GIF; grayscale or colour)",
-                     "style_image": "a painting whose style to use"}
+                     "style_image": "a painting whose style to use",
+                     "reference": "optional: a colour photo whose palette (its mix of colours) the colourisation "
+                                  "follows; image and reference together within package.max_request_pixels"}
 
 
 def openapi_body(form: type[_Form]) -> dict:
@@ -74,7 +84,8 @@ def openapi_body(form: type[_Form]) -> dict:
     schema = form.model_json_schema()
     files = FILE_FIELDS[form]
     schema["properties"] = {**{name: {"type": "string", "format": "binary", "description": FILE_DESCRIPTIONS[name]}
-                               for name in files}, **schema.get("properties", {})}
+                               for name in (*files, *OPTIONAL_FILE_FIELDS.get(form, ()))},
+                            **schema.get("properties", {})}
     schema["required"] = [*files, *schema.get("required", [])]
     schema.pop("additionalProperties", None)
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
@@ -82,18 +93,20 @@ def openapi_body(form: type[_Form]) -> dict:
 
 async def read_form(request: Request, form: type[_Form], limits: PackageConfig,
                     timeout_s: float | None = None) -> tuple[dict[str, bytes], _Form]:
-    """Parse and check a multipart request: ({file field: bytes}, validated text fields); the body
-    must arrive within `timeout_s` (default package.upload_timeout_s), else 408."""
+    """Parse and check a multipart request: ({file field: bytes}, validated text fields), an optional file
+    field only where it was sent; the body must arrive within `timeout_s` (default package.upload_timeout_s),
+    else 408."""
     timeout_s = limits.upload_timeout_s if timeout_s is None else max(timeout_s, 0.001)
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise ApiError(415, "unsupported_media_type",
                        f"send multipart/form-data with the photo as a file part named 'image' "
                        f"(curl -F image=@photo.jpg), got Content-Type {content_type or 'none'!r}")
-    files = FILE_FIELDS[form]
+    files, optional = FILE_FIELDS[form], OPTIONAL_FILE_FIELDS.get(form, ())
     try:
         parsed = await asyncio.wait_for(
-            request.form(max_files=len(files), max_fields=len(form.model_fields), max_part_size=MAX_TEXT_PART_BYTES),
+            request.form(max_files=len(files) + len(optional), max_fields=len(form.model_fields),
+                         max_part_size=MAX_TEXT_PART_BYTES),
             timeout=timeout_s)
     except TimeoutError:
         raise ApiError(408, "upload_timeout", f"the request body did not arrive within {timeout_s:.3g} s "
@@ -103,13 +116,14 @@ async def read_form(request: Request, form: type[_Form], limits: PackageConfig,
     except ClientDisconnect:
         raise ApiError(400, "client_disconnected", "the client closed the connection mid-upload") from None
     try:
-        return await _split_fields(parsed, form, files)
+        return await _split_fields(parsed, form, files, optional)
     finally:
         await parsed.close()
 
 
-async def _split_fields(parsed, form: type[_Form], files: tuple[str, ...]) -> tuple[dict[str, bytes], _Form]:
-    allowed = [*files, *form.model_fields]
+async def _split_fields(parsed, form: type[_Form], files: tuple[str, ...],
+                        optional: tuple[str, ...]) -> tuple[dict[str, bytes], _Form]:
+    allowed = [*files, *optional, *form.model_fields]
     for key in parsed.keys():
         if key not in allowed:
             raise ApiError(400, "unknown_field", f"{key[:60]!r}: unknown field; this API takes {', '.join(allowed)}",
@@ -117,8 +131,10 @@ async def _split_fields(parsed, form: type[_Form], files: tuple[str, ...]) -> tu
         if len(parsed.getlist(key)) > 1:
             raise ApiError(400, "repeated_field", f"{key}: given {len(parsed.getlist(key))} times; send it once", key)
     uploads: dict[str, bytes] = {}
-    for name in files:
+    for name in (*files, *optional):
         value = parsed.get(name)
+        if value is None and name in optional:
+            continue
         if value is None:
             raise ApiError(400, "missing_field", f"{name}: missing; send the image as a file part "
                                                  f"(curl -F {name}=@photo.jpg)", name)
@@ -186,6 +202,17 @@ def parse_style_names(text: str, gallery: dict, max_styles: int) -> list[str]:
         raise ApiError(400, "unknown_style", f"style_name: unknown style {unknown[0][:60]!r}; available: "
                                              f"{', '.join(gallery)}", "style_name")
     return names
+
+
+def parse_hints(text: str, max_hints: int) -> list[Hint]:
+    """The `hints` field (JSON, see ColorizeForm) -> hints in the upload's pixels; '' -> none. Checked before
+    the request queues; whether each point lies inside the image is known only once it is decoded."""
+    if not text.strip():
+        return []
+    try:
+        return parse_hints_json(text, max_hints)
+    except ValueError as err:
+        raise ApiError(400, "invalid_parameter", str(err), "hints") from None
 
 
 def parse_weights(text: str, count: int) -> list[float] | None:

@@ -3,7 +3,8 @@
     bentoml serve chromastyle:latest            # binds 127.0.0.1:3000 unless --host says otherwise
 
 Routes (OpenAPI at /docs.json, its page at /): POST /colorize, /stylize, /stylize_upload
-(multipart: `image`, parameters as text parts), GET /styles, /info, the web page at /ui/, and
+(multipart: `image`, parameters as text parts; /colorize also takes colour `hints` and a `reference`
+photo), GET /styles, /info, the web page at /ui/, and
 BentoML's /healthz, /readyz, /metrics.
 
 Why the image routes are FastAPI routes on the BentoML service rather than @bentoml.api methods:
@@ -17,7 +18,7 @@ the process supervisor and workers, the model store, bentos, health and metrics 
 
 Bounds on work (package.* in params.yaml, stored with the model; env CHROMASTYLE_<KEY> overrides):
 bytes per request, pixels per image and per request, minimum side, aspect ratio, the colouriser's
-and the stylizer's working sizes, styles per request, concurrency and queue per API
+and the stylizer's working sizes, styles and hints per request, concurrency and queue per API
 class, and the worker's address-space ceiling.
 """
 
@@ -42,11 +43,12 @@ from PIL import Image  # noqa: E402
 from chromastyle.config import PackageConfig  # noqa: E402
 from chromastyle.imaging import IMAGE_SUFFIXES, decode_image, encode_image  # noqa: E402
 from chromastyle.inference import colorize_photo, fit_within, stylize_photo  # noqa: E402
+from chromastyle.model.hints import Hint, check_hints  # noqa: E402
 from chromastyle.model.onnx_runtime import load_for_inference  # noqa: E402
 from chromastyle.service.admission import AdmissionGate, Overloaded, UploadLimit  # noqa: E402
 from chromastyle.service.errors import (ERROR_MARKER, ERROR_RESPONSES, ApiError, error_json, log_rejection)
 from chromastyle.service.forms import (ColorizeForm, StylizeForm, StylizeUploadForm, decode_upload, inspect_upload,  # noqa: E402
-                                       openapi_body, parse_style_names, parse_weights, read_form)
+                                       openapi_body, parse_hints, parse_style_names, parse_weights, read_form)
 from chromastyle.service.guard import BodyTooLarge, RequestGuard  # noqa: E402
 from chromastyle.service.process import die_with_parent, limit_address_space, limit_malloc_arenas  # noqa: E402
 
@@ -137,7 +139,8 @@ def _out_of_memory(err: BaseException) -> bool:
                  http={"host": "127.0.0.1", "port": 3000})
 class Chromastyle:
     """chromastyle: automatic colourisation of grayscale photos and style transfer from paintings.
-    POST a photo as multipart `image` to /colorize; /stylize adds a gallery style (GET /styles);
+    POST a photo as multipart `image` to /colorize (optionally with colour `hints` and a `reference`
+    photo); /stylize adds a gallery style (GET /styles);
     /stylize_upload takes your own painting as `style_image`. Errors are JSON objects
     {error, message, field}. The web page is at /ui/."""
 
@@ -170,12 +173,16 @@ class Chromastyle:
     @api.post("/colorize", response_class=Response, responses=IMAGE_RESPONSES,
               openapi_extra=openapi_body(ColorizeForm))
     async def colorize(self, request: Request) -> Response:
-        """Colourise a (grayscale or any) photo; the result has the input's full resolution."""
+        """Colourise a (grayscale or any) photo; the result has the input's full resolution. Optional
+        `hints` (JSON points with a colour each) and a `reference` photo (its palette) steer the colours."""
         deadline = time.monotonic() + ANSWER_WITHIN_S
         uploads, form = await self._receive(request, ColorizeForm, self.colorize_gate, deadline)
+        hints = parse_hints(form.hints, self.limits.max_hints)
+        self._check_guidance(hints, uploads)
         self._check_headers(uploads)
         body, media_type = await self.colorize_gate.run(deadline - time.monotonic(), self._guarded,
                                                         self._colorize_bytes, uploads["image"],
+                                                        uploads.get("reference"), hints,
                                                         form.response_format(uploads["image"]))
         return _image_response(body, media_type, form.format)
 
@@ -213,11 +220,12 @@ class Chromastyle:
 
     @api.get("/info", responses=ERROR_RESPONSES)
     async def info(self) -> dict:
-        """Model provenance (MLflow version and run), loss network, the service's limits, and the
-        process id of the worker that answered (several workers share the port)."""
+        """Model provenance (MLflow version and run), loss network, whether /colorize takes hints and a
+        reference (a hint model), the service's limits, and the process id of the worker that answered
+        (several workers share the port)."""
         return {"bento_model": str(self.bento_model.tag), "labels": self.labels, "worker_pid": os.getpid(),
                 "loss_network": self.model.cfg.loss_network, "device": "cpu", "runtime": self.limits.runtime,
-                "limits": self.limits.service_limits()}
+                "hints": self.model.cfg.hints, "limits": self.limits.service_limits()}
 
     async def _receive(self, request: Request, form, gate: AdmissionGate, deadline: float):
         """The request's upload and fields, read before its gate admits it (a client trickling its body
@@ -232,8 +240,19 @@ class Chromastyle:
         request's pixel budget), before the request waits for a compute place: a scan bomb or an
         oversized header is refused in microseconds, never queued behind real work or shed as busy."""
         pixels = inspect_upload(uploads["image"], "image", self.limits)
-        if uploads.get("style_image") is not None:
-            self._style_upload(uploads["style_image"], pixels, inspect_upload)
+        for field in ("style_image", "reference"):
+            if uploads.get(field) is not None:
+                self._second_image(uploads[field], field, pixels, inspect_upload)
+
+    def _check_guidance(self, hints: list[Hint], uploads: dict[str, bytes]) -> None:
+        """Hints or a reference for a model trained without them: refused before the request queues."""
+        if self.model.cfg.hints:
+            return
+        for field, given in (("hints", bool(hints)), ("reference", "reference" in uploads)):
+            if given:
+                raise ApiError(400, "hints_unsupported", f"{field}: the served model was trained without hints "
+                                                         f"(train.hints: false); colourise without {field}, or "
+                                                         f"serve a hint model", field)
 
     # -- the work (on the gate's threads) ---------------------------------------------------------
     @staticmethod
@@ -248,9 +267,17 @@ class Chromastyle:
                                                  "reached by this request; send a smaller image",
                            headers={"Retry-After": "5"}) from None
 
-    def _colorize_bytes(self, image: bytes, fmt: str) -> tuple[bytes, str]:
+    def _colorize_bytes(self, image: bytes, reference_upload: bytes | None, hints: list[Hint],
+                        fmt: str) -> tuple[bytes, str]:
         rgb = decode_upload(image, "image", self.limits)
-        return encode_image(colorize_photo(self.model, rgb, self.limits), fmt)
+        try:
+            check_hints(hints, *rgb.shape[:2])
+        except ValueError as err:
+            raise ApiError(400, "hint_outside_image", str(err), "hints") from None
+        reference = None
+        if reference_upload is not None:
+            reference = self._second_image(reference_upload, "reference", rgb.shape[0] * rgb.shape[1], decode_upload)
+        return encode_image(colorize_photo(self.model, rgb, self.limits, hints, reference), fmt)
 
     def _stylize_bytes(self, image: bytes, names: list[str], style_upload: bytes | None,
                        weights: list[float] | None, form) -> tuple[bytes, str]:
@@ -263,21 +290,22 @@ class Chromastyle:
         return encode_image(out, form.response_format(image))
 
     def _decode_style_upload(self, upload: bytes, content: np.ndarray) -> np.ndarray:
-        return self._style_upload(upload, content.shape[0] * content.shape[1], decode_upload)
+        return self._second_image(upload, "style_image", content.shape[0] * content.shape[1], decode_upload)
 
-    def _style_upload(self, upload: bytes, content_pixels: int, read):
-        """`read` (decode_upload or inspect_upload) of the style image within what the content image left of
-        package.max_request_pixels: refused from its header when the two together would exceed it."""
+    def _second_image(self, upload: bytes, field: str, content_pixels: int, read):
+        """`read` (decode_upload or inspect_upload) of the request's second image (style_image, reference)
+        within what the content image left of package.max_request_pixels: refused from its header when the
+        two together would exceed it."""
         total = self.limits.max_request_pixels
         left = max(1, total - content_pixels)
         try:
-            return read(upload, "style_image", self.limits, max_pixels=left)
+            return read(upload, field, self.limits, max_pixels=left)
         except ApiError as err:
             if err.code != "image_too_large" or left >= self.limits.max_pixels:
                 raise
-            raise ApiError(400, "image_too_large", f"image ({content_pixels} pixels) and style_image "
+            raise ApiError(400, "image_too_large", f"image ({content_pixels} pixels) and {field} "
                                                    f"together exceed {total} pixels; {err.message}",
-                           "style_image") from None
+                           field) from None
 
     def _gallery_style(self, name: str) -> np.ndarray:
         if name not in self._styles:

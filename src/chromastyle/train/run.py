@@ -40,7 +40,7 @@ def new_model(params: Params) -> Chromastyle:
                       style_work_side=params.train.style_work_side, loss_network=loss_net.spec.kind,
                       loss_network_source=loss_net.spec.source, random_seed=params.loss_network.random_seed,
                       palette_transfer=params.train.palette_transfer, decoder_width=params.train.decoder_width,
-                      decoder_padding=params.train.decoder_padding)
+                      decoder_padding=params.train.decoder_padding, hints=params.train.hints)
     # Seeded before anything random is drawn: the colouriser's new (decoder) layers are initialised
     # while it is built, and the process's RNG state before that is not ours to rely on.
     torch.manual_seed(params.train.seed)

@@ -33,9 +33,10 @@ from tqdm import tqdm
 
 from chromastyle.colour import AB_SCALE, l_ab_to_rgb, normalize_l, rgb_to_l_ab, tensor_to_uint8
 from chromastyle.config import AugmentConfig, TrainConfig
-from chromastyle.data.augment import build_augmentation, sample_batch
+from chromastyle.data.augment import build_augmentation, sample_batch, step_rng
 from chromastyle.metrics.grid import image_grid
 from chromastyle.model.colorizer import PatchDiscriminator
+from chromastyle.model.hints import draw_hint_plan, render_plan, shard_plan
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.loss_network import deeper_style_layers
 from chromastyle.model.stylizer import adain, relative_content_loss, relative_style_loss
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 PHASES = ("colorizer", "finetune", "adversarial", "stylizer")
 GENERATOR_BETAS = (0.9, 0.99)
 COLORIZER_PHASES = PHASES[:3]
+SCALAR_LR_FACTOR = 10.0
+HINT_STREAM = 3  # step_rng stream of the simulated hints (0: content batch, 1: style batch, 2: stylizer content)
 
 
 class Tracker(Protocol):
@@ -175,10 +178,14 @@ class Trainer:
         β = (0.9, 0.99) in every phase, also the adversarial one: with pix2pix's β1 = 0.5 for G the
         validation photos came out more colourful but 0.75 dB less faithful (PSNR 20.40 vs 21.15)."""
         encoder_ids = {id(p) for p in self.model.colorizer.encoder_parameters()}
-        return torch.optim.Adam([
-            {"params": [p for p in self.model.colorizer.parameters() if id(p) not in encoder_ids]},
-            {"params": self.model.colorizer.encoder_parameters()},
-        ], lr=self.cfg.lr_generator, betas=GENERATOR_BETAS)
+        scalars = [p for p in self.model.colorizer.parameters() if p.dim() == 0]  # a hint model's GuidedHead
+        scalar_ids = {id(p) for p in scalars}
+        groups = [{"params": [p for p in self.model.colorizer.parameters()
+                              if id(p) not in encoder_ids and id(p) not in scalar_ids]},
+                  {"params": self.model.colorizer.encoder_parameters()}]
+        if scalars:
+            groups.append({"params": scalars})
+        return torch.optim.Adam(groups, lr=self.cfg.lr_generator, betas=GENERATOR_BETAS)
 
     def _configure_phase(self, phase: str) -> None:
         """Which parameters train and at what rate: a function of the phase alone, so a resumed run
@@ -189,7 +196,9 @@ class Trainer:
             parameter.requires_grad_(unfrozen)
         # Discriminative rates (DeOldify): pretrained features move less than the decoder painting on them.
         decoder_lr, encoder_lr = (cfg.lr_finetune, cfg.lr_encoder) if unfrozen else (cfg.lr_generator, 0.0)
-        for group, lr in zip(self.opt_g.param_groups, (decoder_lr, encoder_lr)):
+        # The guided head's scalars (how far hints reach, how strongly a palette pulls) at SCALAR_LR_FACTOR×:
+        # at the decoder's rate they moved a tenth of the way in 650 steps (validation, seed 42).
+        for group, lr in zip(self.opt_g.param_groups, (decoder_lr, encoder_lr, SCALAR_LR_FACTOR * decoder_lr)):
             group["lr"] = lr
 
     def _run_phase(self, phase: str, total: int) -> None:
@@ -256,12 +265,14 @@ class Trainer:
     def _colorizer_step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
         # Batches are addressed by the step counted over all colouriser phases: no phase repeats another's.
-        rgb = self._batch(self.train_images, self._phase_offset(self.phase) + step, stream=0)
+        batch_step = self._phase_offset(self.phase) + step
+        rgb = self._batch(self.train_images, batch_step, stream=0)
         lightness, ab = rgb_to_l_ab(rgb)
         l_in, ab_target = normalize_l(lightness), ab / AB_SCALE
         adversarial = self.phase == "adversarial" and cfg.adversarial_weight > 0
         with self._autocast():
-            ab_pred = self._generator(l_in)
+            ab_pred = self._generator(l_in, *self._simulated_hints(ab_target, batch_step)) if cfg.hints \
+                else self._generator(l_in)
         losses = {}
         if adversarial:
             with self._autocast():  # real and fake in one pass: one forward per backward, as DDP needs
@@ -287,6 +298,15 @@ class Trainer:
         self.opt_g.step()
         losses.update(g_l1=l1.item(), g_loss=g_loss.item())
         return self._mean_over_ranks(losses)
+
+    def _simulated_hints(self, ab_target: torch.Tensor, batch_step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step's simulated user hints and palettes (chromastyle.model.hints), drawn for the global
+        batch from (seed, step) like the batch itself, so a resumed or distributed run draws the same."""
+        cfg = self.cfg
+        plan = draw_hint_plan(step_rng(cfg.seed, batch_step, HINT_STREAM), cfg.batch_size, cfg.image_size,
+                              cfg.hint_none_p, cfg.hint_mean_points, cfg.hint_max_points, cfg.hint_max_radius,
+                              cfg.hint_palette_p)
+        return render_plan(ab_target, shard_plan(plan, self.dist.shard))
 
     def _feature_loss(self, lightness: torch.Tensor, ab_pred: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
         """Mean L1 between loss-network features of the colourised and the true photo (DeOldify's
