@@ -78,7 +78,6 @@ def test_a_palette_pulls_colours_towards_its_own():
         head.pull_logit.fill_(10.0)
     ab = torch.full((1, 2, 4, 4), 0.1)  # a muted orange-ish everywhere
     vivid = torch.full((1, 2, 4, 4), 0.45)
-    palette = torch.cat([torch.zeros(1, PALETTE_SIZE - 1), torch.ones(1, 1)], dim=1)
     from chromastyle.model.hints import palette_of
     palette = palette_of(vivid)
     pulled = head(ab, torch.zeros(1, 2, 4, 4), torch.zeros(1, 1, 5), palette)

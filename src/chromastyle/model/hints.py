@@ -235,8 +235,8 @@ class GuidedHead(nn.Module):
         """Each pixel's ab moved towards the palette's colours near it (a softmax over its PULL_BINS largest
         bins, weighted by their share): a muted right hue takes the reference's saturation; no palette, no
         change."""
-        share, given = palette[:, :-1].topk(PULL_BINS, dim=1)[0], palette[:, -1]
-        centres = self.bin_centres[palette[:, :-1].topk(PULL_BINS, dim=1)[1]]  # N×M×2
+        share, bins = palette[:, :-1].topk(PULL_BINS, dim=1)
+        given, centres = palette[:, -1], self.bin_centres[bins]  # centres: N×M×2
         distance = ((ab[:, None] - centres[..., None, None]) ** 2).sum(dim=2)  # N×M×H×W
         logits = torch.log(share + 1e-6)[:, :, None, None] - distance / self.log_spread.exp()
         target = torch.einsum("nmhw,nmc->nchw", torch.softmax(logits, dim=1), centres)
