@@ -7,10 +7,12 @@ stylizer decisions (issue "style that shows"), ~3 min per seed here instead of a
 It loads the trained model of the workspace (models/chromastyle: its colouriser, which the stylizer
 never changes), gives it a fresh stylizer decoder from the seed exactly as `new_model` does, runs the
 real Trainer's stylizer phase (the same batches and steps as the train stage), and runs the evaluate
-stage's comparison (chromastyle.metrics.style_peer: 16 colourised test photos × the evaluation styles at
-512 px, judged by EfficientNet-Lite2). The peer's figures do not depend on our model: they are computed
-once and kept in a cache file. Prints one line per seed and the mean ± sd; appends them to a JSON lines
-file (--out). Never used by the pipeline: the adopted params go to params.yaml and through `dvc repro`.
+stage's comparison (chromastyle.metrics.style_peer: 16 colourised photos × the evaluation styles at
+512 px, judged by EfficientNet-Lite2). Photos of the validation split by default: held out by source,
+where choices are made; --split test gives the evaluate stage's photos, for the report. The peer's
+figures do not depend on our model: they are computed once per split and kept in a cache file. Prints
+one line per seed and the mean ± sd; appends them to a JSON lines file (--out). Never used by the
+pipeline: the adopted params go to params.yaml and through `dvc repro`.
 """
 
 from __future__ import annotations
@@ -73,13 +75,17 @@ def main() -> None:
                              "nopalette:train.palette_transfer=false): one training, several figures")
     parser.add_argument("--no-train", action="store_true", help="judge the workspace's stylizer as it is")
     parser.add_argument("--photos", type=int, default=16)
+    parser.add_argument("--split", choices=("val", "test"), default="val",
+                        help="whose photos judge: val (held out by source: where choices are made) or test (the "
+                             "evaluate stage's, to report)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/stylizer_study.jsonl"))
-    parser.add_argument("--peer-cache", type=Path, default=Path("/tmp/stylizer_study_peer.json"))
+    parser.add_argument("--peer-cache", type=Path, default=None, help="default /tmp/stylizer_study_peer_<split>.json")
     args = parser.parse_args()
+    args.peer_cache = args.peer_cache or Path(f"/tmp/stylizer_study_peer_{args.split}.json")
     params = with_overrides(load_params(ROOT / "params.yaml"), args.overrides)
     torch.set_num_threads(params.train.threads)
     workspace = Chromastyle.load(ROOT / "models" / "chromastyle")
-    photos, _ = load_originals(ROOT / "data" / "raw", ROOT / "data" / "prepared", "test", args.photos)
+    photos, _ = load_originals(ROOT / "data" / "raw", ROOT / "data" / "prepared", args.split, args.photos)
     side = params.evaluate.peer_side
     contents = [at_side(colorize_photo(workspace, photo, params.package), side) for photo in photos]
     gallery = {name: decode_image(path) for name, path in gallery_paths(ROOT / params.data.styles).items()}
@@ -104,7 +110,7 @@ def main() -> None:
                                 palette_transfer=knobs.palette_transfer)
             ours = compare({"ours": systems(model, params.package, None, side)["ours"]}, judge, contents, gallery,
                            styles).summary["ours"]
-            row = {"label": label, "overrides": args.overrides + inference, "seed": seed,
+            row = {"label": label, "overrides": args.overrides + inference, "seed": seed, "split": args.split,
                    "train_s": round(train_s, 1), **{k: round(v, 4) for k, v in ours.items()},
                    "latency_ratio": round(ours["median_seconds"] / peer["median_seconds"], 3)}
             rows.append(row)

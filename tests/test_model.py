@@ -269,6 +269,23 @@ def test_the_stylizer_encoder_sees_reflected_context_around_the_photo(lite_model
     assert out.shape == content.shape and tiny.shape == (1, 3, 9, 10)
 
 
+def test_the_decoder_paints_the_photos_cells_only_not_its_reflected_border(lite_model, monkeypatch):
+    from chromastyle.model.integrated import STYLE_BORDER
+
+    cell = lite_model.encoder.downsampling
+    assert STYLE_BORDER % cell == 0
+    decoded = []
+    decode = type(lite_model.decoder).forward
+    monkeypatch.setattr(lite_model.decoder, "forward", lambda h: decoded.append(h.shape[-2:]) or
+                        decode(lite_model.decoder, h))
+    content, style = torch.rand(1, 3, 40, 56), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        out = lite_model.stylize(content, [style], work_side=0)
+        tiny = lite_model.stylize(content[..., :9, :10], [style], work_side=0)  # border under a cell: all kept
+    assert decoded[0] == (-(-40 // cell), -(-56 // cell))  # the encoder saw 16 px more on every side
+    assert decoded[1][0] * cell >= 9 + 2 * 8 and out.shape == content.shape and tiny.shape == (1, 3, 9, 10)
+
+
 def test_an_alpha_curve_costs_one_decoder_call(lite_model, monkeypatch):
     content, style = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 48, 48)
     with torch.no_grad():

@@ -140,3 +140,12 @@ def test_an_experiment_that_beats_the_champion_stays_a_challenger(mlflow_store, 
     chosen = registry.register(_saved_model(tmp_path, "c", 3), runs[2], {"model": GOOD, "champion": WORSE}, {}, cfg,
                                scope=registry.promotion_scope(True, "better-idea", []))
     assert chosen.promoted and str(client.get_model_version_by_alias("chromastyle", "champion").version) == "3"
+
+
+def test_the_version_description_counts_hints_in_words():
+    from chromastyle.registry import hints_summary
+
+    line = hints_summary({"external-test": {"automatic": {"psnr": 21.0},
+                                            "hints1": {"psnr_gain": 0.71}, "hints5": {"psnr_gain": 3.4},
+                                            "palette": {"psnr_gain": 2.0}}})
+    assert line == "external-test: 1 hint +0.71 dB, 5 hints +3.40 dB, own palette +2.00 dB"

@@ -90,7 +90,7 @@ def test_the_comparison_gives_both_systems_figures_that_tracked_files_can_hold(b
         summary["ours"]["median_seconds"] / summary["peer"]["median_seconds"])
     # Contents and styles are judged once each: the same figures as judging every output from scratch.
     fresh = [bench.judge_figures(judge, content, comparison.outputs[i]["ours"][name],
-                                 bench.fit_within(gallery[name], bench.JUDGE_STYLE_SIDE))["style_drop"]
+                                 bench.judge_view(gallery[name]))["style_drop"]
              for i, content in enumerate(contents) for name in ("greatwave", "kandinky")]
     assert summary["ours"]["style_drop"] == pytest.approx(float(np.mean(fresh)), abs=1e-9)
 

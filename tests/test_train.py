@@ -207,3 +207,30 @@ def test_loss_curves_keep_their_columns_and_each_part_counts_its_own_steps(tmp_p
     assert {"g_l1", "g_adv", "d_loss"} <= set(colorizer.columns) and colorizer["g_adv"].isna().all()
     assert list(colorizer["step"]) == [10, 20]
     assert list(stylizer["step"]) == [10] and stylizer["style_loss"].tolist() == [1.0]
+
+
+def test_the_stylizer_trains_on_crops_of_its_own_size(tmp_path):
+    cfg = TrainConfig(**TINY, finetune_steps=0, adversarial_steps=0, colorizer_steps=1, stylizer_steps=2,
+                      stylizer_image_size=48)
+    trainer = make_trainer(tmp_path, cfg)
+    seen = []
+    painter = trainer._painter.forward
+    trainer._painter.forward = lambda content, *rest: seen.append(content.shape[-1]) or painter(content, *rest)
+    trainer.run()
+    assert seen == [48, 48]
+    assert trainer._batch(trainer.train_images, 0, stream=0).shape[-1] == 32  # the colouriser's stay image_size
+
+
+def test_the_gram_style_loss_sees_channel_correlations_the_statistics_miss():
+    from chromastyle.model.stylizer import relative_gram_style_loss, relative_style_loss
+
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 1, 1, 16, 16, generator=generator)
+    b = (b - b.mean()) / b.std() * a.std() + a.mean()  # exactly a's mean and std
+    style = [torch.cat([a, a], dim=1)]  # two channels that move together
+    output = [torch.cat([a, b], dim=1)]  # the same per-channel statistics, independent channels
+    assert relative_style_loss(output, style) < 1e-4
+    assert relative_gram_style_loss(output, style) > 0.5
+    assert relative_gram_style_loss(style, style) == 0
+    rescaled = relative_gram_style_loss([output[0] * 50], [style[0] * 50])
+    assert rescaled == pytest.approx(relative_gram_style_loss(output, style).item(), rel=1e-4)

@@ -88,6 +88,8 @@ class TrainConfig(_Section):
     lr_stylizer: float = Field(1e-3, gt=0)
     style_weight: float = Field(20.0, ge=0.0)
     style_loss_stride: Literal[8, 16] = 16
+    style_loss: Literal["stats", "gram"] = "stats"  # channel mean/std (AdaIN) or Gram matrices (Gatys), per layer scale
+    stylizer_image_size: int = Field(0, ge=0, le=1024)  # the stylizer's training crop side; 0 = image_size
     palette_transfer: bool = True
     content_weight: float = Field(1.0, ge=0.0)
     reconstruction_weight: float = Field(1.0, ge=0.0)

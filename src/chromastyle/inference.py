@@ -102,13 +102,17 @@ def stylize_array(model: Chromastyle, colourised: np.ndarray, styles: list[np.nd
     return out
 
 
-def fit_within(rgb: np.ndarray, side: int) -> np.ndarray:
+def fit_within(rgb: np.ndarray, side: int, reducing_gap: float | None = 1.0) -> np.ndarray:
     """Downscale (never upscale) so both sides fit in side×side: styles are statistics, a small view
-    carries them at a fraction of the cost. An image that fits already is returned as it is."""
+    carries them at a fraction of the cost. An image that fits already is returned as it is.
+
+    By default box-reduced by the whole factor first, Lanczos for the rest (Pillow's reducing_gap 1): a
+    tenth of the time of Lanczos alone on a 512 px painting (0.3 against 2.6 ms, a tenth of a stylisation),
+    1.4 levels apart on average. None: Lanczos alone (the judge's view of a painting)."""
     if max(rgb.shape[:2]) <= side:
         return rgb
     image = Image.fromarray(rgb)
-    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=reducing_gap)
     return np.asarray(image)
 
 

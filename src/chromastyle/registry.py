@@ -312,11 +312,15 @@ def external_summary(external: dict) -> str:
     return " · ".join(parts) + f" on {external.get('images', '?')} photos"
 
 
+def _count(number: str, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == "1" else "s")
+
+
 def hints_summary(hints: dict) -> str:
     """One line of what user hints buy on each photo set: PSNR gain over the same model's automatic output."""
     parts = []
     for name, table in hints.items():
-        gains = ", ".join(f"{row.removeprefix('hints')} hints {figures['psnr_gain']:+.2f} dB" if row.startswith("hints")
+        gains = ", ".join(f"{_count(row.removeprefix('hints'), 'hint')} {figures['psnr_gain']:+.2f} dB" if row.startswith("hints")
                           else f"own palette {figures['psnr_gain']:+.2f} dB"
                           for row, figures in table.items() if "psnr_gain" in figures)
         parts.append(f"{name}: {gains}")

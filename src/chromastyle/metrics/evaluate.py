@@ -103,7 +103,7 @@ def mark_hints(rgb: np.ndarray, hints: list[Hint]) -> np.ndarray:
     """The photo with each hint drawn where it was given: a dot of its colour ringed in white and black."""
     image = Image.fromarray(rgb)
     draw = ImageDraw.Draw(image)
-    radius = max(3, round(min(rgb.shape[:2]) * 0.015))
+    radius = max(4, round(min(rgb.shape[:2]) * 0.025))  # visible on the sheet's shrunk photos
     for hint in hints:
         colour = tuple(int(v) for v in tensor_to_uint8(l_ab_to_rgb(torch.full((1, 1, 1, 1), 60.0),
                                                                    torch.tensor([[[[hint.a]], [[hint.b]]]])))[0, 0, 0])

@@ -103,6 +103,12 @@ def at_side(rgb: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
 
 
+def judge_view(style: np.ndarray) -> np.ndarray:
+    """A painting as the judge sees it: fitted into JUDGE_STYLE_SIDE with Lanczos alone (not the serving
+    path's faster reduction), so the judge's reference does not move with a speed-up of ours."""
+    return fit_within(style, JUDGE_STYLE_SIDE, reducing_gap=None)
+
+
 @torch.no_grad()
 def judge_features(judge: FeatureNetwork, rgb: np.ndarray) -> list[torch.Tensor]:
     return judge(uint8_to_tensor(rgb))
@@ -148,7 +154,7 @@ def compare(stylizers: dict[str, Callable], judge: FeatureNetwork, contents: lis
     outputs = []
     # Each content and style is judged once, not once per (system, style): the judge's passes were
     # two thirds of the comparison's time, and the features of the same pixels are the same.
-    style_features = {name: judge_features(judge, fit_within(gallery[name], JUDGE_STYLE_SIDE)) for name in styles}
+    style_features = {name: judge_features(judge, judge_view(gallery[name])) for name in styles}
     for content in contents:
         content_features = judge_features(judge, content)
         per_style = {name: {} for name in stylizers}

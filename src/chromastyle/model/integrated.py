@@ -164,8 +164,8 @@ class Chromastyle(nn.Module):
             return [content for _ in alphas]
         side = self.cfg.style_work_side if work_side is None else work_side
         small = self._to_work_side(content, side)
-        padded, (top, left, height, width) = self._pad_for_encoder(small)
-        h_content = self.encoder.encode(padded)
+        padded, box = self._pad_for_encoder(small)
+        h_content, (top, left, height, width) = self._shown_features(self.encoder.encode(padded), box)
         small_styles = [self._to_work_side(s, side) for s in styles]
         h_styles = [self.encoder.encode(s) for s in small_styles]
         painting = [alpha for alpha in alphas if alpha > 0.0]
@@ -194,9 +194,10 @@ class Chromastyle(nn.Module):
     @staticmethod
     def _applied(content: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
         """The working-size change upsampled onto the full-size content."""
-        if change.shape[-2:] != content.shape[-2:]:
-            change = F.interpolate(change, size=content.shape[-2:], mode="bilinear", align_corners=False)
-        return (content + change).clamp(0.0, 1.0)
+        if change.shape[-2:] != content.shape[-2:]:  # a fresh tensor: added to and clamped in place
+            return F.interpolate(change, size=content.shape[-2:], mode="bilinear", align_corners=False).add_(
+                content).clamp_(0.0, 1.0)
+        return (content + change).clamp_(0.0, 1.0)
 
     def decode_residual(self, content: torch.Tensor, h_content: torch.Tensor, h_fused: torch.Tensor) -> torch.Tensor:
         """x + D(H_SF) − D(H_S), unclamped (the training objective sees the same function)."""
@@ -210,6 +211,20 @@ class Chromastyle(nn.Module):
             return rgb
         return F.interpolate(rgb, size=_scaled_size(height, width, side, 1), mode="bilinear", align_corners=False,
                              antialias=True)
+
+    def _shown_features(self, features: torch.Tensor, box: tuple[int, int, int, int]
+                        ) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """The encoder's features of the photo itself, without the cells of its reflected border, and the
+        photo's box in what they decode to. The border gives the photo's edge features their context; it
+        need not be painted (a fifth of the decoder's work at 224 px) nor counted in AdaIN's content
+        statistics (it repeats the photo's edge). Where the border is not whole cells (a photo under
+        STYLE_BORDER px), every cell is kept."""
+        top, left, height, width = box
+        cell = self.encoder.downsampling
+        if top % cell or left % cell:
+            return features, box
+        rows, columns = -(-height // cell), -(-width // cell)
+        return features[..., top // cell:top // cell + rows, left // cell:left // cell + columns], (0, 0, height, width)
 
     def _pad_for_encoder(self, rgb: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """Reflect-pad by STYLE_BORDER px on every side (less on a tiny photo), then replicate-pad to a

@@ -16,9 +16,8 @@ EPS = 1e-5
 
 def channel_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std over space: N×C×H×W -> (N×C×1×1, N×C×1×1)."""
-    mean = features.mean(dim=(2, 3), keepdim=True)
-    std = (features.var(dim=(2, 3), keepdim=True, unbiased=False) + EPS).sqrt()
-    return mean, std
+    var, mean = torch.var_mean(features, dim=(2, 3), correction=0, keepdim=True)  # one pass, not two
+    return mean, (var + EPS).sqrt()
 
 
 def adain(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
@@ -35,14 +34,36 @@ def fuse(content: torch.Tensor, styles: list[torch.Tensor], weights: list[float]
 
 
 PALETTE_LEVELS = 256  # histogram bins per channel (the levels of 8-bit colour), and quantiles of a palette
+LOOKUP_KNOTS = 4096  # knots of the per-channel lookup table match_palette applies (16 per histogram bin)
 
 
-def _cdf(channel: torch.Tensor, bins: int = PALETTE_LEVELS) -> tuple[torch.Tensor, torch.Tensor]:
-    """(values, cumulative share) at the bins' edges of one channel in [0, 1]: its distribution, from a
-    histogram (a sort of every pixel costs ~20× more on a 512² photo)."""
-    hist = torch.histc(channel.float(), bins=bins, min=0.0, max=1.0)
-    cdf = torch.cat([hist.new_zeros(1), hist.cumsum(0) / hist.sum().clamp_min(1.0)])
-    return torch.linspace(0.0, 1.0, bins + 1, device=channel.device), cdf
+def _channel_cdfs(rgb: torch.Tensor, knots: int = PALETTE_LEVELS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One image's (C×H×W in [0, 1]) channel distributions, from a histogram of PALETTE_LEVELS bins each:
+    (cdf C×(PALETTE_LEVELS+1) at the bins' edges, each value's knot C×HW (channel offset added, knots per
+    channel = `knots` + 1), its fraction of the way to the next knot).
+
+    One bincount over all channels instead of a histc per channel: 4× faster on the pinned kernels, and a
+    sort of every pixel would cost ~20× more on a 512² photo."""
+    channels = rgb.shape[0]
+    position = rgb.reshape(channels, -1).contiguous().clamp(0.0, 1.0) * knots
+    knot = position.floor().clamp_(max=knots - 1)
+    fraction = position - knot
+    # Each channel's knots in their own row of a flat table: the offset is added before the integer
+    # conversion (an int64 add of every pixel costs 4× a float one here).
+    knot = knot.add_(torch.arange(channels, device=rgb.device, dtype=knot.dtype).view(channels, 1) * (knots + 1)).long()
+    # Counted per knot interval, then summed into the histogram's bins (no division of every pixel's index).
+    hist = torch.bincount(knot.view(-1), minlength=channels * (knots + 1)).view(channels, knots + 1)[:, :knots]
+    hist = hist.reshape(channels, PALETTE_LEVELS, knots // PALETTE_LEVELS).sum(2).float()
+    cdf = torch.cat([hist.new_zeros(channels, 1), hist.cumsum(1) / hist.sum(1, keepdim=True).clamp_min(1.0)], dim=1)
+    return cdf, knot, fraction
+
+
+def _on_uniform_grids(x: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Row-wise np.interp(x[c], linspace(0, 1, L), fp[c]): x C×M in [0, 1], fp C×L -> C×M. An index
+    computation, not a search (the knots are uniform)."""
+    position = x.clamp(0.0, 1.0) * (fp.shape[1] - 1)
+    index = position.floor().long().clamp(max=fp.shape[1] - 2)
+    return torch.lerp(fp.gather(1, index), fp.gather(1, index + 1), position - index)
 
 
 def palette(rgb: torch.Tensor, levels: int = PALETTE_LEVELS) -> torch.Tensor:
@@ -50,28 +71,15 @@ def palette(rgb: torch.Tensor, levels: int = PALETTE_LEVELS) -> torch.Tensor:
     distributions; a mix of styles mixes these (quantile averaging is the 1-D Wasserstein barycentre)."""
     # Just inside (0, 1): the first and last quantiles are where the occupied bins begin and end.
     shares = torch.linspace(0.0, 1.0, levels, device=rgb.device).clamp(1e-6, 1.0 - 1e-6)
+    edges = torch.linspace(0.0, 1.0, PALETTE_LEVELS + 1, device=rgb.device)
     out = rgb.new_empty(rgb.shape[0], rgb.shape[1], levels, dtype=torch.float32)
     for n in range(rgb.shape[0]):
-        for c in range(rgb.shape[1]):
-            values, cdf = _cdf(rgb[n, c])
-            out[n, c] = _interpolate(shares, cdf, values)
+        cdf = _channel_cdfs(rgb[n].float())[0]
+        index = torch.searchsorted(cdf, shares.expand(cdf.shape[0], -1).contiguous()).clamp(1, PALETTE_LEVELS)
+        c0, c1 = cdf.gather(1, index - 1), cdf.gather(1, index)
+        t = ((shares - c0) / (c1 - c0).clamp_min(1e-12)).clamp(0.0, 1.0)
+        out[n] = torch.lerp(edges[index - 1], edges[index], t)
     return out
-
-
-def _interpolate(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """np.interp for 1-D tensors: piecewise-linear through (xp, fp), xp non-decreasing; flat outside."""
-    index = torch.searchsorted(xp, x.contiguous()).clamp(1, xp.numel() - 1)
-    x0, x1, f0, f1 = xp[index - 1], xp[index], fp[index - 1], fp[index]
-    t = ((x - x0) / (x1 - x0).clamp_min(1e-12)).clamp(0.0, 1.0)
-    return f0 + t * (f1 - f0)
-
-
-def _on_uniform_grid(x: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """_interpolate where xp is the uniform grid 0..1 of len(fp) points: an index computation, not a
-    search (5× faster on a 512² photo)."""
-    position = x.clamp(0.0, 1.0) * (fp.numel() - 1)
-    index = position.floor().long().clamp(max=fp.numel() - 2)
-    return torch.lerp(fp[index], fp[index + 1], position - index)
 
 
 def match_palette(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -81,14 +89,23 @@ def match_palette(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     rgb N×3×H×W in [0, 1]; target N×3×L or 1×3×L (palette()). Why: the decoder, trained minutes on
     feature statistics, moves the colours only part of the way (measured in a judge network: the /2
     stage's style loss fell 45 % with the stylizer against 70 % for a real peer), and a painting's
-    palette is the first thing a viewer recognises it by."""
+    palette is the first thing a viewer recognises it by.
+
+    How: the map value -> own quantile -> target value is tabulated per channel at LOOKUP_KNOTS points and
+    each pixel reads it off its table (one gather and a lerp per pixel, not two interpolations: 5× faster
+    on a 224 px photo with the pinned kernels; within 0.002 of the two-step map on a 64×48 test image)."""
     rgb = rgb.contiguous()  # channel planes contiguous: a channels_last photo costs 2× otherwise
     out = torch.empty_like(rgb)
+    knots = torch.linspace(0.0, 1.0, LOOKUP_KNOTS + 1, device=rgb.device)
     for n in range(rgb.shape[0]):
-        goal = target[min(n, target.shape[0] - 1)]
-        for c in range(rgb.shape[1]):
-            share = _on_uniform_grid(rgb[n, c], _cdf(rgb[n, c])[1])  # the pixel's quantile in its own image
-            out[n, c] = _on_uniform_grid(share, goal[c])
+        goal = target[min(n, target.shape[0] - 1)].float()
+        cdf, knot, fraction = _channel_cdfs(rgb[n], LOOKUP_KNOTS)
+        shares = _on_uniform_grids(knots.expand(cdf.shape[0], -1), cdf)  # each knot's quantile in its own image
+        table = _on_uniform_grids(shares, goal)  # C×(LOOKUP_KNOTS+1): the map at each knot
+        slope = torch.cat([table.diff(dim=1), table.new_zeros(table.shape[0], 1)], dim=1)
+        index = knot.view(-1)
+        torch.addcmul(table.reshape(-1).index_select(0, index), fraction.view(-1),
+                      slope.reshape(-1).index_select(0, index), out=out[n].view(-1))
     return out
 
 
@@ -155,6 +172,19 @@ def relative_content_loss(output_feature: torch.Tensor, target_feature: torch.Te
     """content_loss in units of the target's feature scale (see relative_style_loss)."""
     scale = feature_scale(target_feature)
     return content_loss(output_feature / scale, target_feature / scale)
+
+
+def relative_gram_style_loss(output_features: list[torch.Tensor], style_features: list[torch.Tensor]) -> torch.Tensor:
+    """Σ over layers of L1 between the Gram matrices f·fᵀ/(h·w) of features in units of the style's own
+    feature scale (see relative_style_loss): entries are channel correlations of order 1 in every layer,
+    so no layer drowns the others. Gatys et al.'s texture statistic; relative_style_loss keeps only its
+    diagonal (and the means)."""
+    total = output_features[0].new_zeros(())
+    for out, sty in zip(output_features, style_features):
+        scale = feature_scale(sty)
+        channels = out.shape[1]
+        total = total + channels * (_gram(out / scale) - _gram(sty / scale)).abs().mean()
+    return total
 
 
 def gram_style_loss(output_features: list[torch.Tensor], style_features: list[torch.Tensor]) -> torch.Tensor:

@@ -39,7 +39,7 @@ from chromastyle.model.colorizer import PatchDiscriminator
 from chromastyle.model.hints import draw_hint_plan, render_plan, shard_plan
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.loss_network import deeper_style_layers
-from chromastyle.model.stylizer import adain, relative_content_loss, relative_style_loss
+from chromastyle.model.stylizer import adain, relative_content_loss, relative_gram_style_loss, relative_style_loss
 from chromastyle.train.checkpoint import load_checkpoint, save_checkpoint
 from chromastyle.train.distributed import Distributed, convert_batchnorm
 
@@ -129,6 +129,7 @@ class Trainer:
         self.style_names = style_names or []
         self.preview_images = preview_images
         self.augment = build_augmentation(augment_cfg, cfg.image_size)
+        self.stylizer_augment = build_augmentation(augment_cfg, cfg.stylizer_image_size or cfg.image_size)
         self.checkpoint_dir = checkpoint_dir
         self.fingerprint = fingerprint
         self.tracker = (tracker or NullTracker()) if self.dist.is_main else NullTracker()
@@ -139,6 +140,7 @@ class Trainer:
         self.style_extension = deeper_style_layers(self.model.encoder, cfg.style_loss_stride)
         if self.style_extension is not None:
             self.style_extension.to(self.device, memory_format=self.memory_format)
+        self._style_loss = relative_gram_style_loss if cfg.style_loss == "gram" else relative_style_loss
         self.curve: list[dict[str, float]] = []
         self.summary: dict[str, float] = {}
         self.phase, self.step = PHASES[0], 0
@@ -253,9 +255,10 @@ class Trainer:
     def _global_step(self) -> int:
         return self._phase_offset(self.phase) + self.step
 
-    def _batch(self, images: np.ndarray, step: int, stream: int, size: int | None = None) -> torch.Tensor:
+    def _batch(self, images: np.ndarray, step: int, stream: int, size: int | None = None,
+               augment=None) -> torch.Tensor:
         """This rank's share of the step's seeded global batch (all of it in a single process)."""
-        batch = sample_batch(images, size or self.cfg.batch_size, self.cfg.seed, step, self.augment, stream)
+        batch = sample_batch(images, size or self.cfg.batch_size, self.cfg.seed, step, augment or self.augment, stream)
         return self.dist.shard(batch).to(self.device).contiguous(memory_format=self.memory_format)
 
     def _autocast(self):
@@ -321,8 +324,9 @@ class Trainer:
         cfg = self.cfg
         encoder = self.model.encoder
         self.model.colorizer.eval()
-        content = self._batch(self.train_images, step, stream=2, size=cfg.stylizer_batch_size)
-        style = self._batch(self.style_images, step, stream=1, size=cfg.stylizer_batch_size)
+        content = self._batch(self.train_images, step, stream=2, size=cfg.stylizer_batch_size,
+                              augment=self.stylizer_augment)
+        style = self._batch(self.style_images, step, stream=1, size=cfg.stylizer_batch_size, augment=self.stylizer_augment)
         with torch.no_grad(), self._autocast():
             content_features = encoder(content)
             style_features = encoder(style)
@@ -332,7 +336,7 @@ class Trainer:
             output_features = encoder(output)
             loss_c = relative_content_loss(output_features[-1].float(), target.float())
             style_taps, output_taps = self._style_taps(style_features), self._style_taps(output_features)
-            loss_s = relative_style_loss([f.float() for f in output_taps], [f.float() for f in style_taps])
+            loss_s = self._style_loss([f.float() for f in output_taps], [f.float() for f in style_taps])
             loss_r = F.l1_loss(reconstruction.float(), content)
             loss = cfg.content_weight * loss_c + cfg.style_weight * loss_s + cfg.reconstruction_weight * loss_r
         self.opt_s.zero_grad(set_to_none=True)
