@@ -8,13 +8,9 @@ worker): hostile shapes must be refused or served within it, by the same worker 
 import http.server
 import io
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -24,7 +20,7 @@ from PIL import Image
 from chromastyle.colour import rgb_to_l_ab, uint8_to_tensor
 from chromastyle.model.hints import hex_to_ab
 from conftest import photo, png_bytes
-from serving import make_model_store, scan_bomb, start_server
+from serving import make_hint_model_store, make_model_store, scan_bomb, start_server
 
 ADDRESS_SPACE = 3 * 1024**3  # the test's ceiling for the supervisor and the worker (each)
 WORKER_PEAK_RSS = 1.5 * 1024**3  # what the hostile set may cost the worker at most (VmHWM)
@@ -43,42 +39,6 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(served):
     return served.base
-
-
-HINT_TRAINING_STEPS = 100  # about 40 s on 2 cores; at 40 a green hint moved a* by ~8, at 100 by ~25, untrained by 0
-
-
-def make_hint_model_store(home: Path) -> str:
-    """make_model_store's store plus a tiny hint model trained briefly; returns its tag, to serve with
-    CHROMASTYLE_BENTO_MODEL. Trained, because an untrained one ignores its hints: no test could see one work."""
-    make_model_store(home)
-    code = (
-        "import sys, numpy as np, torch\n"
-        "from pathlib import Path\n"
-        "sys.path.insert(0, sys.argv[3])\n"
-        "from conftest import photo\n"
-        "from chromastyle.config import AugmentConfig, PackageConfig, TrainConfig\n"
-        "from chromastyle.model.integrated import Chromastyle, ModelConfig, build_colorizer\n"
-        "from chromastyle.model.onnx_runtime import export_onnx\n"
-        "from chromastyle.service.packaging import import_model\n"
-        "from chromastyle.train.trainer import Trainer\n"
-        "home = Path(sys.argv[1])\n"
-        "cfg = TrainConfig(device='cpu', image_size=32, batch_size=8, base_channels=8, work_side=32, encoder='scratch',\n"
-        "                  colorizer_steps=int(sys.argv[2]), finetune_steps=0, adversarial_steps=0, stylizer_steps=0,\n"
-        "                  adversarial_weight=0.0, lr_generator=3e-3, checkpoint_every=10000, hints=True)\n"
-        "model_cfg = ModelConfig(base_channels=8, work_side=32, encoder='scratch', loss_network='random', hints=True)\n"
-        "torch.manual_seed(0)\n"
-        "model = Chromastyle(model_cfg, colorizer=build_colorizer(model_cfg, pretrained=True))\n"
-        "images = np.stack([photo(i, size=(48, 48)) for i in range(6)])\n"
-        "Trainer(cfg, AugmentConfig(), model, images, images[:2], images[:2], home / 'checkpoints', 'hints').run()\n"
-        "model.eval().save(home / 'hint_model')\n"
-        "export_onnx(model, home / 'hint_model' / 'onnx')\n"
-        "print(import_model(home / 'hint_model', home / 'gallery', 'chromastyle', {'mlflow_version': 'test-hints'},\n"
-        "                   PackageConfig().service_limits()))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code, str(home), str(HINT_TRAINING_STEPS), str(Path(__file__).parent)],
-                          env={**os.environ, "BENTOML_HOME": str(home)}, check=True, capture_output=True, text=True)
-    return done.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")

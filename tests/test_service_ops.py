@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 from conftest import photo, png_bytes
-from serving import make_model_store, scan_bomb, start_server, wait_for
-from test_service import GREEN, ab_of, assert_error, make_hint_model_store
+from serving import make_hint_model_store, make_model_store, scan_bomb, start_server, wait_for
+from test_service import GREEN, ab_of, assert_error
 
 API_KEY = "s3cret-test-key"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -322,11 +322,14 @@ def test_a_killed_worker_leaves_no_upload_behind(store, tmp_path):
         server.stop()
 
 
-def test_a_fuzzer_over_the_openapi_finds_no_server_error(store, tmp_path):
+@pytest.mark.parametrize("model", ["automatic", "hints"])
+def test_a_fuzzer_over_the_openapi_finds_no_server_error(model, store, hint_store, tmp_path):
     """schemathesis (loopback only, bounded): every generated request gets a documented, non-5xx
-    answer. `positive_data_acceptance` is left out: no schema can say "a decodable image of at
-    least 16 px", so schema-valid uploads are rightly refused."""
-    server = start_server(store, tmp_path / "server.log")
+    answer, from the automatic model and from a hint model (whose hints and reference photo are then
+    read, not refused up front). `positive_data_acceptance` is left out: no schema can say "a decodable
+    image of at least 16 px", so schema-valid uploads are rightly refused."""
+    home, env = (store, {}) if model == "automatic" else (hint_store[0], {"CHROMASTYLE_BENTO_MODEL": hint_store[1]})
+    server = start_server(home, tmp_path / "server.log", env)
     try:
         result = subprocess.run(
             [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.base}/docs.json",

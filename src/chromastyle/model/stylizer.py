@@ -92,8 +92,9 @@ def match_palette(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     palette is the first thing a viewer recognises it by.
 
     How: the map value -> own quantile -> target value is tabulated per channel at LOOKUP_KNOTS points and
-    each pixel reads it off its table (one gather and a lerp per pixel, not two interpolations: 5× faster
-    on a 224 px photo with the pinned kernels; within 0.002 of the two-step map on a 64×48 test image)."""
+    each pixel reads it off its table (one gather and a lerp per pixel, not two interpolations: 5.9 -> 1.5 ms
+    on a colourised 224 × 299 photo with the pinned kernels; within 0.0007 of the two-step map on a random
+    image of that size, 0.005 where a tenth of the pixels share one bin)."""
     rgb = rgb.contiguous()  # channel planes contiguous: a channels_last photo costs 2× otherwise
     out = torch.empty_like(rgb)
     knots = torch.linspace(0.0, 1.0, LOOKUP_KNOTS + 1, device=rgb.device)
