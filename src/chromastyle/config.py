@@ -28,6 +28,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     source: list[Path] = [Path("data/sample"), Path("data/extra")]  # one folder or a list of folders
     styles: Path = Path("data/styles")
+    cutouts: Path = Path("data/cutouts")  # RGBA object photos pasted onto training crops (augment.cutout_p)
     validation_sources: list[str] = ["kphotoalbum", "lomiri", "plasma"]  # held out whole: never trained on
     split_val: float = Field(0.0, ge=0.0, lt=1.0)  # a hash share of the other photos for validation too
     split_test: float = Field(0.15, gt=0.0, lt=1.0)
@@ -123,6 +124,15 @@ class AugmentConfig(_Section):
     crop_scale_min: float = Field(0.5, gt=0.0, le=1.0)
     hflip_p: float = Field(0.5, ge=0.0, le=1.0)
     rotate_limit: float = Field(10.0, ge=0.0, le=180.0)
+    cutout_p: float = Field(0.0, ge=0.0, le=1.0)  # share of colouriser crops given a pasted cut-out (data.cutouts)
+    cutout_scale: tuple[float, float] = (0.3, 0.7)  # its longer side, as a share of the crop's
+
+    @model_validator(mode="after")
+    def _cutout_scale_is_a_range(self) -> "AugmentConfig":
+        low, high = self.cutout_scale
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(f"cutout_scale {list(self.cutout_scale)} must be [low, high] with 0 < low <= high <= 1")
+        return self
 
 
 class LossNetworkConfig(_Section):

@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from chromastyle.config import Params
+from chromastyle.data.cutouts import load_cutouts
 from chromastyle.data.prepare import load_originals, load_split
 from chromastyle.data.styles import load_gallery_crops
 from chromastyle.model.integrated import Chromastyle, ModelConfig, build_colorizer
@@ -56,9 +57,10 @@ def build_trainer(params: Params, prepared_dir: Path, checkpoint_dir: Path, trac
     if len(preview) == 0:
         preview = train_images
     styles, style_names = load_gallery_crops(params.data.styles, params.data.prepared_size)
+    cutouts = load_cutouts(params.data.cutouts) if params.augment.cutout_p > 0 else None
     return Trainer(params.train, params.augment, new_model(params), train_images, styles,
                    np.ascontiguousarray(preview[:PREVIEW_IMAGES]), checkpoint_dir,
-                   training_fingerprint(params, data_hash), tracker, style_names, distributed)
+                   training_fingerprint(params, data_hash), tracker, style_names, distributed, cutouts)
 
 
 def training_fingerprint(params: Params, data_hash: str) -> str:

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from chromastyle.colour import AB_SCALE, l_ab_to_rgb, normalize_l, rgb_to_l_ab, tensor_to_uint8
 from chromastyle.config import AugmentConfig, TrainConfig
 from chromastyle.data.augment import build_augmentation, sample_batch, step_rng
+from chromastyle.data.cutouts import paste_cutouts
 from chromastyle.metrics.grid import image_grid
 from chromastyle.model.colorizer import PatchDiscriminator
 from chromastyle.model.hints import draw_hint_plan, render_plan, shard_plan
@@ -50,6 +51,7 @@ GENERATOR_BETAS = (0.9, 0.99)
 COLORIZER_PHASES = PHASES[:3]
 SCALAR_LR_FACTOR = 10.0
 HINT_STREAM = 3  # step_rng stream of the simulated hints (0: content batch, 1: style batch, 2: stylizer content)
+CUTOUT_STREAM = 4  # step_rng stream of the pasted cut-outs (augment.cutout_p)
 
 
 class Tracker(Protocol):
@@ -107,8 +109,13 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, augment_cfg: AugmentConfig, model: Chromastyle,
                  train_images: np.ndarray, style_images: np.ndarray, preview_images: np.ndarray,
                  checkpoint_dir: Path, fingerprint: str, tracker: Tracker | None = None,
-                 style_names: list[str] | None = None, distributed: Distributed | None = None):
+                 style_names: list[str] | None = None, distributed: Distributed | None = None,
+                 cutouts: list[np.ndarray] | None = None):
         self.cfg = cfg
+        self.augment_cfg = augment_cfg
+        self.cutouts = cutouts or []
+        if augment_cfg.cutout_p > 0 and not self.cutouts:
+            raise ValueError("augment.cutout_p > 0 needs cut-outs (data.cutouts)")
         self.dist = distributed or Distributed()
         self.device = self.dist.device(resolve_device(cfg.device))
         if self.device.type == "cpu":  # ranks on one CPU share its cores
@@ -259,6 +266,9 @@ class Trainer:
                augment=None) -> torch.Tensor:
         """This rank's share of the step's seeded global batch (all of it in a single process)."""
         batch = sample_batch(images, size or self.cfg.batch_size, self.cfg.seed, step, augment or self.augment, stream)
+        if stream == 0 and self.augment_cfg.cutout_p > 0:  # the colouriser's crops only; the global batch, then shard
+            batch = paste_cutouts(batch, self.cutouts, step_rng(self.cfg.seed, step, CUTOUT_STREAM),
+                                  self.augment_cfg.cutout_p, self.augment_cfg.cutout_scale)
         return self.dist.shard(batch).to(self.device).contiguous(memory_format=self.memory_format)
 
     def _autocast(self):
