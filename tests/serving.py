@@ -103,27 +103,40 @@ class Server:
                 self.process.wait(timeout=30)
 
 
+PORT_ATTEMPTS = 3  # start_server: ports tried when the chosen one was taken before the server bound it
+
+
 def start_server(home: Path, log: Path, env: dict[str, str] | None = None,
                  address_space_bytes: int | None = None) -> Server:
     """`bentoml serve` of the service source (cwd src/, as the bento does), optionally under an
-    address-space limit (RLIMIT_AS) that the supervisor and its workers inherit."""
-    port = free_port()
+    address-space limit (RLIMIT_AS) that the supervisor and its workers inherit.
+
+    free_port's port is free when it is chosen, not when the server binds it: an outgoing connection
+    of the suite can take it as its ephemeral port in between (seen once in CI: every test of a module
+    failed on "Address already in use"). Such a start is retried on a new port; any other failure is not."""
     full_env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true", **(env or {})}
 
     def limit() -> None:
         if address_space_bytes:
             resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
 
-    log.unlink(missing_ok=True)
-    process = launch_logged([BENTOML, "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)], log,
-                            cwd=ROOT / "src", env=full_env, preexec_fn=limit)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        wait_until_ready(f"{server.base}/readyz", process, timeout=180)
-    except Exception:
-        server.stop()
-        raise
-    return server
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        log.unlink(missing_ok=True)
+        process = launch_logged([BENTOML, "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)], log,
+                                cwd=ROOT / "src", env=full_env, preexec_fn=limit)
+        server = Server(f"http://127.0.0.1:{port}", process, log)
+        try:
+            wait_until_ready(f"{server.base}/readyz", process, timeout=180)
+            return server
+        except RuntimeError as err:
+            server.stop()
+            if "Address already in use" not in str(err) or attempt == PORT_ATTEMPTS - 1:
+                raise
+        except Exception:
+            server.stop()
+            raise
+    raise AssertionError("unreachable")
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
