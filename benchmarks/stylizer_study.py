@@ -8,7 +8,8 @@ It loads the trained model of the workspace (models/chromastyle: its colouriser,
 never changes), gives it a fresh stylizer decoder from the seed exactly as `new_model` does, runs the
 real Trainer's stylizer phase (the same batches and steps as the train stage), and runs the evaluate
 stage's comparison (chromastyle.metrics.style_peer: 16 colourised photos × the evaluation styles at
-512 px, judged by EfficientNet-Lite2). Photos of the validation split by default: held out by source,
+512 px, judged by EfficientNet-Lite2), ours in the served runtime (package.runtime: the networks
+exported to ONNX, as the evaluate stage runs them). Photos of the validation split by default: held out by source,
 where choices are made; --split test gives the evaluate stage's photos, for the report. The peer's
 figures do not depend on our model: they are computed once per split and kept in a cache file. Prints
 one line per seed and the mean ± sd; appends them to a JSON lines file (--out). Never used by the
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import flows._common  # noqa: E402,F401  (first, as in every stage: telemetry off, numerics pinned)
 
 import argparse
+import copy
 import json
 import statistics
 import tempfile
@@ -40,6 +42,7 @@ from chromastyle.imaging import decode_image
 from chromastyle.inference import colorize_photo
 from chromastyle.metrics.style_peer import at_side, compare, lite2_judge, peer_engine, systems
 from chromastyle.model.integrated import Chromastyle
+from chromastyle.model.onnx_runtime import export_onnx, use_onnx
 from chromastyle.train.run import build_trainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +66,16 @@ def trained_stylizer(params: Params, trained: Chromastyle) -> Chromastyle:
         trainer.model.cfg = replace(trainer.model.cfg, chroma_gain=trained.cfg.chroma_gain)
         trainer.phase, trainer.step = "stylizer", 0
         return trainer.run().model
+
+
+def as_served(model: Chromastyle, params: Params) -> Chromastyle:
+    """The model in the served runtime (package.runtime), as the evaluate stage judges and times it: its
+    networks exported to ONNX and run by ONNX Runtime (a copy; torch stays as trained)."""
+    if params.package.runtime != "onnx":
+        return model
+    folder = Path(tempfile.mkdtemp(prefix="stylizer_study_onnx_"))
+    export_onnx(model, folder)
+    return use_onnx(copy.deepcopy(model), folder, params.train.threads)
 
 
 def main() -> None:
@@ -104,10 +117,12 @@ def main() -> None:
         started = time.perf_counter()
         model = workspace if args.no_train else trained_stylizer(run_params, workspace)
         train_s = time.perf_counter() - started
+        model = as_served(model, params)
         for label, inference in variants:
             knobs = with_overrides(run_params, inference).train
             model.cfg = replace(model.cfg, style_work_side=knobs.style_work_side,
-                                palette_transfer=knobs.palette_transfer)
+                                palette_transfer=knobs.palette_transfer, palette_bands=knobs.palette_bands,
+                                style_strength=knobs.style_strength)
             ours = compare({"ours": systems(model, params.package, None, side)["ours"]}, judge, contents, gallery,
                            styles).summary["ours"]
             row = {"label": label, "overrides": args.overrides + inference, "seed": seed, "split": args.split,

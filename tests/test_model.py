@@ -209,12 +209,13 @@ def test_a_missing_pretrained_package_is_one_clear_error(monkeypatch):
 def test_a_model_saved_before_the_new_fields_loads_as_what_it_was(model, tmp_path):
     model.save(tmp_path / "old")
     config = json.loads((tmp_path / "old" / "config.json").read_text())
-    for key in ("encoder", "chroma_gain", "style_work_side", "decoder_width"):
+    for key in ("encoder", "chroma_gain", "style_work_side", "decoder_width", "palette_bands", "style_strength"):
         config.pop(key)
     (tmp_path / "old" / "config.json").write_text(json.dumps(config))
     loaded = Chromastyle.load(tmp_path / "old")
     assert loaded.cfg.encoder == "scratch" and loaded.cfg.chroma_gain == 1.0 and loaded.cfg.style_work_side == 0
     assert loaded.cfg.decoder_width == 0
+    assert loaded.cfg.palette_bands == 0 and loaded.cfg.style_strength == 1.0  # the stylizer as it painted then
 
 
 def test_the_stylizer_decoder_width_is_a_saved_choice(lite_model, tmp_path):
@@ -354,3 +355,56 @@ def test_palette_transfer_moves_with_alpha_and_leaves_alpha_zero_exact(model):
     means = [out.mean().item() for out in curve]
     assert means == sorted(means)  # towards the painting's brightness with every step of α
     assert abs(means[-1] - style.mean().item()) < 0.02 < abs(plain.mean().item() - style.mean().item())
+
+
+def _two_tone_painting(generator: torch.Generator) -> torch.Tensor:
+    """Dark blue where it is dark, bright yellow where it is light (Van Gogh's café in two colours)."""
+    painting = torch.empty(1, 3, 40, 40)
+    painting[..., :20, :] = torch.tensor([0.10, 0.10, 0.45]).view(1, 3, 1, 1)  # dark blue
+    painting[..., 20:, :] = torch.tensor([0.95, 0.85, 0.20]).view(1, 3, 1, 1)  # yellow
+    return (painting + 0.03 * torch.rand(1, 3, 40, 40, generator=generator)).clamp(0.0, 1.0)
+
+
+def test_banded_palette_puts_the_paintings_shadow_colours_in_the_shadows_and_its_lights_in_the_lights():
+    from chromastyle.model.stylizer import banded_palette, match_banded_palette, match_palette, palette
+
+    generator = torch.Generator().manual_seed(5)
+    painting = _two_tone_painting(generator)
+    gray = torch.linspace(0.0, 1.0, 64).view(1, 1, 1, 64).expand(1, 3, 48, 64).contiguous()  # a gray ramp
+    banded = match_banded_palette(gray, banded_palette(painting, 8))
+    shadows, lights = banded[..., :16].mean(dim=(0, 2, 3)), banded[..., -16:].mean(dim=(0, 2, 3))
+    assert shadows[2] > shadows[0] + 0.2  # blue, not gray, in the dark third
+    assert lights[0] > lights[2] + 0.5 and lights[1] > lights[2] + 0.4  # yellow in the light third
+    # Per channel over the whole image, a pixel gets each channel's quantile at its rank: the blue
+    # channel's low quantiles are the yellow half's 0.2, so the shadows come out far less blue.
+    plain = match_palette(gray, palette(painting))
+    assert (plain[..., :16].mean(dim=(0, 2, 3))[2] - plain[..., :16].mean(dim=(0, 2, 3))[0]) < shadows[2] - shadows[0]
+
+
+def test_banded_palette_of_a_painting_matched_onto_itself_changes_little_and_one_band_is_the_plain_match():
+    from chromastyle.model.stylizer import banded_palette, match_banded_palette, match_palette, palette
+
+    generator = torch.Generator().manual_seed(6)
+    painting = torch.rand(1, 3, 40, 56, generator=generator) ** 1.5
+    assert (match_banded_palette(painting, banded_palette(painting, 8)) - painting).abs().mean() < 0.01
+    image = torch.rand(1, 3, 30, 20, generator=generator)
+    one_band = match_banded_palette(image, banded_palette(painting, 1))
+    assert (one_band - match_palette(image, palette(painting))).abs().mean() < 0.002  # tables of 256 vs 4096 knots
+    flat = torch.full((1, 3, 16, 16), 0.5)  # one value: every band but one empty, taken from the whole image
+    assert torch.isfinite(banded_palette(flat, 8)).all()
+
+
+def test_style_strength_scales_the_painted_change_and_alpha_zero_stays_the_content(lite_model):
+    content = torch.rand(1, 3, 48, 64)
+    style = torch.rand(1, 3, 40, 40)
+    changes = {}
+    for strength in (1.0, 2.0):
+        model = Chromastyle(replace(lite_model.cfg, palette_transfer=False, style_strength=strength),
+                            encoder=lite_model.encoder, colorizer=lite_model.colorizer).eval()
+        model.decoder.load_state_dict(lite_model.decoder.state_dict())
+        with torch.no_grad():
+            assert torch.equal(model.stylize(content, [style], alpha=0.0), content)
+            changes[strength] = model.stylize_alphas(content, [style], [1.0])[0] - content
+    inside = (content > 0.2) & (content < 0.8)  # away from the clamp at 0 and 1
+    ratio = changes[2.0][inside].abs().sum() / changes[1.0][inside].abs().sum()
+    assert 1.5 < ratio <= 2.0 + 1e-4

@@ -92,6 +92,8 @@ class TrainConfig(_Section):
     style_loss: Literal["stats", "gram"] = "stats"  # channel mean/std (AdaIN) or Gram matrices (Gatys), per layer scale
     stylizer_image_size: int = Field(0, ge=0, le=1024)  # the stylizer's training crop side; 0 = image_size
     palette_transfer: bool = True
+    palette_bands: int = Field(8, ge=0, le=64)  # 0: per channel over the whole image
+    style_strength: float = Field(2.0, ge=0.0, le=10.0)  # × the decoder's painted change at inference
     content_weight: float = Field(1.0, ge=0.0)
     reconstruction_weight: float = Field(1.0, ge=0.0)
     work_side: int = Field(224, ge=16, le=4096)

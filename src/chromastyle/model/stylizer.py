@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 EPS = 1e-5
 
@@ -107,6 +108,95 @@ def match_palette(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         index = knot.view(-1)
         torch.addcmul(table.reshape(-1).index_select(0, index), fraction.view(-1),
                       slope.reshape(-1).index_select(0, index), out=out[n].view(-1))
+    return out
+
+
+LUMA = (0.299, 0.587, 0.114)  # Rec. 601 weights: what orders a photo's pixels from dark to light for the bands
+
+
+def _luma_ranks(rgb: torch.Tensor) -> torch.Tensor:
+    """Each pixel's share of the image darker than it (H·W in [0, 1]), from a histogram of its luma (no
+    sort): what assigns pixels to the brightness bands of banded_palette and match_banded_palette.
+    Written in few whole-image operations: at a 224 × 299 working size each costs ~0.1 ms here."""
+    position = torch.tensordot(rgb.new_tensor(LUMA), rgb, dims=1).reshape(-1).mul_(PALETTE_LEVELS)
+    index = position.long().clamp_(0, PALETTE_LEVELS - 1)
+    share = torch.bincount(index, minlength=PALETTE_LEVELS).to(rgb.dtype).div_(index.numel())
+    below = share.cumsum(0) - share  # the share of pixels in lower bins
+    return torch.addcmul(below.index_select(0, index), position.sub_(index), share.index_select(0, index))
+
+
+def _banded_histograms(rgb: torch.Tensor, band: torch.Tensor, bands: int) -> torch.Tensor:
+    """Per band and channel, the histogram (PALETTE_LEVELS bins) of the pixels in that band: B×3×levels.
+    One bincount over every (band, channel, bin)."""
+    index = rgb.reshape(3, -1).mul(PALETTE_LEVELS).long().clamp_(0, PALETTE_LEVELS - 1)
+    index.add_(torch.arange(0, 3 * PALETTE_LEVELS, PALETTE_LEVELS, device=rgb.device).view(3, 1))
+    index.add_(band.view(1, -1) * (3 * PALETTE_LEVELS))
+    return torch.bincount(index.reshape(-1), minlength=bands * 3 * PALETTE_LEVELS).view(
+        bands, 3, PALETTE_LEVELS).float()
+
+
+def _cdfs_of(hist: torch.Tensor) -> torch.Tensor:
+    """...×levels histograms -> ...×(levels+1) CDFs at the bins' edges (an empty histogram gives all zeros)."""
+    cdf = hist.cumsum(-1) / hist.sum(-1, keepdim=True).clamp_min(1.0)
+    return torch.cat([hist.new_zeros(*hist.shape[:-1], 1), cdf], dim=-1)
+
+
+def _band_of(ranks: torch.Tensor, bands: int) -> torch.Tensor:
+    return ranks.mul(bands).long().clamp_(0, bands - 1)
+
+
+def banded_palette(rgb: torch.Tensor, bands: int, levels: int = PALETTE_LEVELS) -> torch.Tensor:
+    """An image's palette per brightness band: N×B×3×levels channel quantiles of the pixels whose luma
+    rank falls in each of `bands` equal shares (the darkest sixth, the next, ...). A mix of styles mixes
+    these band by band (the 1-D Wasserstein barycentre of each).
+
+    Why: palette() matches each channel over the whole image, so a near-gray photo gets one tone curve
+    per channel, and where the painting puts different hues at different brightness (Van Gogh's yellow
+    lamps and blue-violet night) the photo gets an average of them. Matched band by band, the photo's
+    shadows take the painting's shadow colours and its lights the painting's lights."""
+    shares = torch.linspace(0.0, 1.0, levels, device=rgb.device).clamp(1e-6, 1.0 - 1e-6)
+    edges = torch.linspace(0.0, 1.0, PALETTE_LEVELS + 1, device=rgb.device)
+    out = rgb.new_empty(rgb.shape[0], bands, 3, levels, dtype=torch.float32)
+    for n in range(rgb.shape[0]):
+        image = rgb[n].float().contiguous()
+        hist = _banded_histograms(image, _band_of(_luma_ranks(image), bands), bands)
+        empty = hist.sum(-1, keepdim=True) == 0  # a flat image leaves bands empty: they take the whole image's
+        hist = torch.where(empty, hist.sum(0, keepdim=True), hist)
+        cdf = _cdfs_of(hist).view(bands * 3, -1)
+        index = torch.searchsorted(cdf, shares.expand(cdf.shape[0], -1).contiguous()).clamp(1, PALETTE_LEVELS)
+        c0, c1 = cdf.gather(1, index - 1), cdf.gather(1, index)
+        t = ((shares - c0) / (c1 - c0).clamp_min(1e-12)).clamp(0.0, 1.0)
+        out[n] = torch.lerp(edges[index - 1], edges[index], t).view(bands, 3, levels)
+    return out
+
+
+def match_banded_palette(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """match_palette band by band: rgb N×3×H×W in [0, 1], target N×B×3×L or 1×B×3×L (banded_palette).
+
+    Each band's map (value -> its quantile among the photo's pixels of that band -> the painting's band
+    value at that quantile) is tabulated at the histogram's bin edges; a pixel reads its channel's
+    tables of the two bands nearest its luma rank, interpolated between them (one grid_sample for all
+    three channels), so a gradient of brightness crosses band edges without a seam."""
+    bands = target.shape[1]
+    out = torch.empty_like(rgb)
+    for n in range(rgb.shape[0]):
+        image = rgb[n].contiguous()
+        goal = target[min(n, target.shape[0] - 1)].float()  # B×3×L
+        ranks = _luma_ranks(image)
+        hist = _banded_histograms(image, _band_of(ranks, bands), bands)
+        empty = hist.sum(-1, keepdim=True) == 0
+        hist = torch.where(empty, hist.sum(0, keepdim=True), hist)
+        shares = _cdfs_of(hist)  # B×3×(levels+1): each bin edge's quantile within its band
+        tables = _on_uniform_grids(shares.reshape(bands * 3, -1), goal.reshape(bands * 3, -1))
+        tables = tables.view(bands, 3, -1).permute(1, 0, 2).unsqueeze(1)  # 3×1×B×(levels+1): a channel per row
+        # grid_sample coordinates (align_corners): x the pixel's value, y its band position (band centres
+        # at (b + 0.5) / B of the ranks; outside the first and last centre the nearest band's table).
+        grid = torch.empty(3, 1, ranks.numel(), 2, dtype=image.dtype, device=image.device)  # 3×1×HW×(x, y)
+        torch.mul(image.reshape(3, 1, -1), 2.0, out=grid[..., 0]).sub_(1.0)
+        spacing = max(bands - 1, 1)  # band centres (b + 0.5) / B of the ranks -> rows -1 .. 1 of the tables
+        grid[..., 1] = ranks.mul_(2.0 * bands / spacing).sub_(1.0 / spacing + 1.0)
+        matched = F.grid_sample(tables, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        out[n] = matched.view(3, *image.shape[1:])
     return out
 
 

@@ -40,7 +40,8 @@ def new_model(params: Params) -> Chromastyle:
                       encoder=params.train.encoder, chroma_gain=1.0 if gain == "calibrate" else gain,
                       style_work_side=params.train.style_work_side, loss_network=loss_net.spec.kind,
                       loss_network_source=loss_net.spec.source, random_seed=params.loss_network.random_seed,
-                      palette_transfer=params.train.palette_transfer, decoder_width=params.train.decoder_width,
+                      palette_transfer=params.train.palette_transfer, palette_bands=params.train.palette_bands,
+                      style_strength=params.train.style_strength, decoder_width=params.train.decoder_width,
                       decoder_padding=params.train.decoder_padding, hints=params.train.hints)
     # Seeded before anything random is drawn: the colouriser's new (decoder) layers are initialised
     # while it is built, and the process's RNG state before that is not ours to rely on.
