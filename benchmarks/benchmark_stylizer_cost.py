@@ -40,12 +40,17 @@ from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.onnx_runtime import export_onnx, load_for_inference
 
 ROOT = Path(__file__).resolve().parent.parent
+PLAIN = {"palette_bands": 0, "style_strength": 1.0}  # the palette per channel, the change as decoded (before 12-07)
+BANDED = {"palette_bands": 8, "style_strength": 2.0}
 VARIANTS = {  # label -> ModelConfig fields (decoder_width 0 = 128, the width before 2026-12-06 evening)
-    "width 128, side 256 (before)": {"decoder_width": 0, "style_work_side": 256},
-    "width 32, side 256": {"decoder_width": 32, "style_work_side": 256},
-    "width 32, side 224": {"decoder_width": 32, "style_work_side": 224},
-    "width 32, side 224, zero padding": {"decoder_width": 32, "style_work_side": 224, "decoder_padding": "zeros"},
-    "width 32, side 192": {"decoder_width": 32, "style_work_side": 192},
+    "width 128, side 256 (before)": {"decoder_width": 0, "style_work_side": 256, **PLAIN},
+    "width 32, side 256": {"decoder_width": 32, "style_work_side": 256, **PLAIN},
+    "width 32, side 224": {"decoder_width": 32, "style_work_side": 224, **PLAIN},
+    "width 32, side 224, zero padding": {"decoder_width": 32, "style_work_side": 224, "decoder_padding": "zeros", **PLAIN},
+    "width 32, side 192": {"decoder_width": 32, "style_work_side": 192, **PLAIN},
+    "width 32, side 224, 8 bands, x2": {"decoder_width": 32, "style_work_side": 224, **BANDED},
+    "width 32, side 192, 8 bands, x2": {"decoder_width": 32, "style_work_side": 192, **BANDED},
+    "width 32, side 160, 8 bands, x2 (default)": {"decoder_width": 32, "style_work_side": 160, **BANDED},
 }
 
 
@@ -93,11 +98,11 @@ def main() -> None:
         raise SystemExit(f"the peer is not installed (pip install {PEER_PACKAGE}): no reference, no ratio")
     base = Chromastyle.load(ROOT / "models" / "chromastyle")
     models = {label: variant(base, args.threads, **fields) for label, fields in VARIANTS.items()}
-    one_by_one = variant(base, args.threads, decoder_width=32, style_work_side=224)
+    one_by_one = variant(base, args.threads, decoder_width=32, style_work_side=224, **PLAIN)
     one_by_one.decoder = OneByOne(one_by_one.decoder)
     models["width 32, side 224, decodes one by one"] = one_by_one
     models["width 32, side 224, no reflected border"] = without_border(
-        variant(base, args.threads, decoder_width=32, style_work_side=224))
+        variant(base, args.threads, decoder_width=32, style_work_side=224, **PLAIN))
     gallery = {name: decode_image(path) for name, path in gallery_paths(ROOT / params.data.styles).items()}
     styles = [gallery[name] for name in params.evaluate.styles]
     content = (np.random.default_rng(0).random((384, 512, 3)) * 255).astype(np.uint8)
