@@ -30,6 +30,7 @@ import statistics
 import tempfile
 import time
 
+import numpy as np
 import torch
 
 from chromastyle.config import Params, load_params
@@ -45,11 +46,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("psnr", "delta_cf", "hue_accuracy", f"frechet_{LEARNED_NAME}")
 
 
-def trained_colorizer(params: Params) -> tuple[Chromastyle, float]:
-    """The colouriser trained and calibrated as the train stage does it; (model, training seconds)."""
+def trained_colorizer(params: Params, train_share: float = 1.0) -> tuple[Chromastyle, float]:
+    """The colouriser trained and calibrated as the train stage does it; (model, training seconds).
+    train_share < 1 trains on a fixed subset of the training photos (the same for every seed): what
+    fewer photos cost says what more would buy, before anyone collects them."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as checkpoints:
         trainer = build_trainer(params, ROOT / "data" / "prepared", Path(checkpoints))
+        if train_share < 1.0:
+            count = len(trainer.train_images)
+            kept = np.sort(np.random.default_rng(0).choice(count, max(1, round(count * train_share)), replace=False))
+            trainer.train_images = trainer.train_images[kept]
         trainer.steps["stylizer"] = 0
         model = trainer.run().model
     seconds = time.perf_counter() - started
@@ -69,6 +76,8 @@ def main() -> None:
     parser.add_argument("--split", choices=("val", "test"), default="val",
                         help="whose photos judge: val (held out by source: where choices are made) or test")
     parser.add_argument("--out", type=Path, default=Path("/tmp/colorizer_study.jsonl"))
+    parser.add_argument("--train-share", type=float, default=1.0,
+                        help="train on this fixed share of the training photos (the data-scaling screen)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # the phases' progress
     params = with_overrides(load_params(ROOT / "params.yaml"), args.overrides)
@@ -78,9 +87,10 @@ def main() -> None:
     learned = LearnedFeatureMetrics(photos)
     rows = []
     for seed in args.seeds:
-        model, train_s = trained_colorizer(with_overrides(params, [f"train.seed={seed}"]))
+        model, train_s = trained_colorizer(with_overrides(params, [f"train.seed={seed}"]), args.train_share)
         figures = system_metrics(colourise_photos(model, photos, params.package), photos, learned)
-        row = {"label": args.label, "overrides": args.overrides, "seed": seed, "split": args.split,
+        row = {"label": args.label, "overrides": args.overrides, "train_share": args.train_share, "seed": seed,
+               "split": args.split,
                "train_s": round(train_s, 1), "chroma_gain": model.cfg.chroma_gain,
                **{key: round(float(figures[key]), 4) for key in FIGURES}}
         rows.append(row)
