@@ -73,9 +73,9 @@ def as_served(model: Chromastyle, params: Params) -> Chromastyle:
     networks exported to ONNX and run by ONNX Runtime (a copy; torch stays as trained)."""
     if params.package.runtime != "onnx":
         return model
-    folder = Path(tempfile.mkdtemp(prefix="stylizer_study_onnx_"))
-    export_onnx(model, folder)
-    return use_onnx(copy.deepcopy(model), folder, params.train.threads)
+    with tempfile.TemporaryDirectory(prefix="stylizer_study_onnx_") as folder:  # sessions hold the graphs in memory
+        export_onnx(model, Path(folder))
+        return use_onnx(copy.deepcopy(model), Path(folder), params.train.threads)
 
 
 def main() -> None:

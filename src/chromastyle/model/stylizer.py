@@ -70,17 +70,22 @@ def _on_uniform_grids(x: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
 def palette(rgb: torch.Tensor, levels: int = PALETTE_LEVELS) -> torch.Tensor:
     """Per-image, per-channel quantiles of the pixels: N×3×levels. An image's palette as three 1-D
     distributions; a mix of styles mixes these (quantile averaging is the 1-D Wasserstein barycentre)."""
-    # Just inside (0, 1): the first and last quantiles are where the occupied bins begin and end.
-    shares = torch.linspace(0.0, 1.0, levels, device=rgb.device).clamp(1e-6, 1.0 - 1e-6)
-    edges = torch.linspace(0.0, 1.0, PALETTE_LEVELS + 1, device=rgb.device)
     out = rgb.new_empty(rgb.shape[0], rgb.shape[1], levels, dtype=torch.float32)
     for n in range(rgb.shape[0]):
-        cdf = _channel_cdfs(rgb[n].float())[0]
-        index = torch.searchsorted(cdf, shares.expand(cdf.shape[0], -1).contiguous()).clamp(1, PALETTE_LEVELS)
-        c0, c1 = cdf.gather(1, index - 1), cdf.gather(1, index)
-        t = ((shares - c0) / (c1 - c0).clamp_min(1e-12)).clamp(0.0, 1.0)
-        out[n] = torch.lerp(edges[index - 1], edges[index], t)
+        out[n] = _quantiles(_channel_cdfs(rgb[n].float())[0], levels)
     return out
+
+
+def _quantiles(cdf: torch.Tensor, levels: int) -> torch.Tensor:
+    """Rows of CDFs at the PALETTE_LEVELS bins' edges (R×(PALETTE_LEVELS+1)) -> each row's value at
+    `levels` evenly spaced shares, interpolated within the bin (R×levels)."""
+    # Just inside (0, 1): the first and last quantiles are where the occupied bins begin and end.
+    shares = torch.linspace(0.0, 1.0, levels, device=cdf.device).clamp(1e-6, 1.0 - 1e-6)
+    edges = torch.linspace(0.0, 1.0, PALETTE_LEVELS + 1, device=cdf.device)
+    index = torch.searchsorted(cdf, shares.expand(cdf.shape[0], -1).contiguous()).clamp(1, PALETTE_LEVELS)
+    c0, c1 = cdf.gather(1, index - 1), cdf.gather(1, index)
+    t = ((shares - c0) / (c1 - c0).clamp_min(1e-12)).clamp(0.0, 1.0)
+    return torch.lerp(edges[index - 1], edges[index], t)
 
 
 def match_palette(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -125,14 +130,17 @@ def _luma_ranks(rgb: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(below.index_select(0, index), position.sub_(index), share.index_select(0, index))
 
 
-def _banded_histograms(rgb: torch.Tensor, band: torch.Tensor, bands: int) -> torch.Tensor:
-    """Per band and channel, the histogram (PALETTE_LEVELS bins) of the pixels in that band: B×3×levels.
-    One bincount over every (band, channel, bin)."""
+def _banded_histograms(rgb: torch.Tensor, ranks: torch.Tensor, bands: int) -> torch.Tensor:
+    """Per band and channel, the histogram (PALETTE_LEVELS bins) of the pixels whose luma rank falls in
+    that band: B×3×levels, from one bincount over every (band, channel, bin). A band left empty (a flat
+    image puts every pixel in one) takes the whole image's histogram."""
+    band = ranks.mul(bands).long().clamp_(0, bands - 1)
     index = rgb.reshape(3, -1).mul(PALETTE_LEVELS).long().clamp_(0, PALETTE_LEVELS - 1)
     index.add_(torch.arange(0, 3 * PALETTE_LEVELS, PALETTE_LEVELS, device=rgb.device).view(3, 1))
     index.add_(band.view(1, -1) * (3 * PALETTE_LEVELS))
-    return torch.bincount(index.reshape(-1), minlength=bands * 3 * PALETTE_LEVELS).view(
+    hist = torch.bincount(index.reshape(-1), minlength=bands * 3 * PALETTE_LEVELS).view(
         bands, 3, PALETTE_LEVELS).float()
+    return torch.where(hist.sum(-1, keepdim=True) == 0, hist.sum(0, keepdim=True), hist)
 
 
 def _cdfs_of(hist: torch.Tensor) -> torch.Tensor:
@@ -141,32 +149,20 @@ def _cdfs_of(hist: torch.Tensor) -> torch.Tensor:
     return torch.cat([hist.new_zeros(*hist.shape[:-1], 1), cdf], dim=-1)
 
 
-def _band_of(ranks: torch.Tensor, bands: int) -> torch.Tensor:
-    return ranks.mul(bands).long().clamp_(0, bands - 1)
-
-
 def banded_palette(rgb: torch.Tensor, bands: int, levels: int = PALETTE_LEVELS) -> torch.Tensor:
     """An image's palette per brightness band: N×B×3×levels channel quantiles of the pixels whose luma
-    rank falls in each of `bands` equal shares (the darkest sixth, the next, ...). A mix of styles mixes
+    rank falls in each of `bands` equal shares (the darkest 1/bands, the next, ...). A mix of styles mixes
     these band by band (the 1-D Wasserstein barycentre of each).
 
     Why: palette() matches each channel over the whole image, so a near-gray photo gets one tone curve
     per channel, and where the painting puts different hues at different brightness (Van Gogh's yellow
     lamps and blue-violet night) the photo gets an average of them. Matched band by band, the photo's
     shadows take the painting's shadow colours and its lights the painting's lights."""
-    shares = torch.linspace(0.0, 1.0, levels, device=rgb.device).clamp(1e-6, 1.0 - 1e-6)
-    edges = torch.linspace(0.0, 1.0, PALETTE_LEVELS + 1, device=rgb.device)
     out = rgb.new_empty(rgb.shape[0], bands, 3, levels, dtype=torch.float32)
     for n in range(rgb.shape[0]):
         image = rgb[n].float().contiguous()
-        hist = _banded_histograms(image, _band_of(_luma_ranks(image), bands), bands)
-        empty = hist.sum(-1, keepdim=True) == 0  # a flat image leaves bands empty: they take the whole image's
-        hist = torch.where(empty, hist.sum(0, keepdim=True), hist)
-        cdf = _cdfs_of(hist).view(bands * 3, -1)
-        index = torch.searchsorted(cdf, shares.expand(cdf.shape[0], -1).contiguous()).clamp(1, PALETTE_LEVELS)
-        c0, c1 = cdf.gather(1, index - 1), cdf.gather(1, index)
-        t = ((shares - c0) / (c1 - c0).clamp_min(1e-12)).clamp(0.0, 1.0)
-        out[n] = torch.lerp(edges[index - 1], edges[index], t).view(bands, 3, levels)
+        cdf = _cdfs_of(_banded_histograms(image, _luma_ranks(image), bands)).view(bands * 3, -1)
+        out[n] = _quantiles(cdf, levels).view(bands, 3, levels)
     return out
 
 
@@ -183,10 +179,7 @@ def match_banded_palette(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tenso
         image = rgb[n].contiguous()
         goal = target[min(n, target.shape[0] - 1)].float()  # B×3×L
         ranks = _luma_ranks(image)
-        hist = _banded_histograms(image, _band_of(ranks, bands), bands)
-        empty = hist.sum(-1, keepdim=True) == 0
-        hist = torch.where(empty, hist.sum(0, keepdim=True), hist)
-        shares = _cdfs_of(hist)  # B×3×(levels+1): each bin edge's quantile within its band
+        shares = _cdfs_of(_banded_histograms(image, ranks, bands))  # B×3×(levels+1): bin edges' quantiles in their band
         tables = _on_uniform_grids(shares.reshape(bands * 3, -1), goal.reshape(bands * 3, -1))
         tables = tables.view(bands, 3, -1).permute(1, 0, 2).unsqueeze(1)  # 3×1×B×(levels+1): a channel per row
         # grid_sample coordinates (align_corners): x the pixel's value, y its band position (band centres
