@@ -54,7 +54,8 @@ def main() -> None:
     if engine is None:
         print(f"peer: not installed (pip install {PEER_PACKAGE}); its rows are empty, nothing is downloaded")
     stylizers = systems(model, params.package, engine, args.side)
-    comparison = compare(stylizers, judge, contents, gallery, list(params.evaluate.styles))
+    comparison = compare(stylizers, judge, contents, gallery, list(params.evaluate.styles),
+                         params.evaluate.peer_pause_s)
     summary = comparison.summary
     summary["setup"] = {"photos": len(contents), "styles": list(params.evaluate.styles), "side": args.side,
                         "threads": args.threads, "judge": judge.spec.describe(), "peer": PEER_PACKAGE,

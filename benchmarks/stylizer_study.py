@@ -94,8 +94,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/stylizer_study.jsonl"))
     parser.add_argument("--peer-cache", type=Path, default=None, help="default /tmp/stylizer_study_peer_<split>.json")
     args = parser.parse_args()
-    args.peer_cache = args.peer_cache or Path(f"/tmp/stylizer_study_peer_{args.split}.json")
     params = with_overrides(load_params(ROOT / "params.yaml"), args.overrides)
+    pause_s = params.evaluate.peer_pause_s  # each timed call starts on a quiet machine, as in the evaluate stage
+    args.peer_cache = args.peer_cache or Path(f"/tmp/stylizer_study_peer_{args.split}_pause{pause_s}.json")
     torch.set_num_threads(params.train.threads)
     workspace = Chromastyle.load(ROOT / "models" / "chromastyle")
     photos, _ = load_originals(ROOT / "data" / "raw", ROOT / "data" / "prepared", args.split, args.photos)
@@ -107,7 +108,7 @@ def main() -> None:
     if not args.peer_cache.is_file():
         peer = systems(workspace, params.package, peer_engine(params.train.threads), side)
         # Under another name: compare() pairs "ours" with "peer" only when both ran.
-        summary = compare({"alone": peer["peer"]}, judge, contents, gallery, styles).summary["alone"]
+        summary = compare({"alone": peer["peer"]}, judge, contents, gallery, styles, pause_s).summary["alone"]
         args.peer_cache.write_text(json.dumps(summary))
     peer = json.loads(args.peer_cache.read_text())
     variants = [(args.label, [])] + [(v.split(":", 1)[0], v.split(":", 1)[1].split(",")) for v in args.variant]
@@ -124,7 +125,7 @@ def main() -> None:
                                 palette_transfer=knobs.palette_transfer, palette_bands=knobs.palette_bands,
                                 style_strength=knobs.style_strength)
             ours = compare({"ours": systems(model, params.package, None, side)["ours"]}, judge, contents, gallery,
-                           styles).summary["ours"]
+                           styles, pause_s).summary["ours"]
             row = {"label": label, "overrides": args.overrides + inference, "seed": seed, "split": args.split,
                    "train_s": round(train_s, 1), **{k: round(v, 4) for k, v in ours.items()},
                    "latency_ratio": round(ours["median_seconds"] / peer["median_seconds"], 3)}

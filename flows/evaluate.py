@@ -88,7 +88,7 @@ def compare_with_peer(params: Params, model: Chromastyle) -> tuple[dict, np.ndar
     # latency beside the peer's is what a user waits for; eager torch stylises the same pixels ~1.5× slower.
     served = load_for_inference(MODEL_DIR, params.package.runtime, params.train.threads)
     stylizers = style_peer.systems(served, params.package, engine, cfg.peer_side)
-    comparison = style_peer.compare(stylizers, judge, contents, gallery, list(cfg.styles))
+    comparison = style_peer.compare(stylizers, judge, contents, gallery, list(cfg.styles), cfg.peer_pause_s)
     others = [name for name in gallery if name not in cfg.styles]
     sheet = style_peer.peer_sheet(comparison, stylizers, gallery, [*cfg.styles, *others][: cfg.peer_sheet_styles])
     return comparison.summary, sheet

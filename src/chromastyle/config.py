@@ -155,6 +155,7 @@ class EvaluateConfig(_Section):
     style_sheet_side: int = Field(512, ge=32)
     peer_photos: int = Field(16, ge=1)
     peer_side: int = Field(512, ge=32)
+    peer_pause_s: float = Field(0.2, ge=0.0, le=10.0)
     peer_sheet_styles: int = Field(8, ge=1)
     hint_counts: list[int] = [1, 5, 20]
     hint_seed: int = 0

@@ -20,7 +20,9 @@ Figures, each for ours and the peer:
 - judge content loss: relative L2 between the output's and the content's /16 features;
 - style distinctness: mean pixel L1 (0–1) between the outputs of two different styles on the same
   photo (a stylizer that paints the same blotches for every painting scores low);
-- seconds per stylisation (machine-dependent: never in a tracked file, see `reproducible`).
+- seconds per stylisation (machine-dependent: never in a tracked file, see `reproducible`), each call
+  started on a quiet machine (`timed_after_pause`): a lone request's latency, not the time left over by
+  the threads of whatever ran just before it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,21 @@ JUDGE_STYLE_SIDE = 256  # the style image as the judge sees it (its statistics s
 # pixels (and ours, served by it) differ by a level between CPU kinds. Tracked figures are rounded to absorb that.
 REPRODUCIBLE_DIGITS = 3
 FIGURES = ("style_drop", "content_loss", "distinctness")
+
+
+def timed_after_pause(call: Callable[[], np.ndarray], pause_s: float) -> tuple[np.ndarray, float]:
+    """(result, seconds) of one call, started after `pause_s` seconds of idle.
+
+    Why the pause: thread pools keep spinning on the cores for a while after their work is done (the
+    peer's ONNX Runtime sessions spin by default, torch's OpenMP threads under the judge too). A call
+    made right after them shares the 2 cores with that spinning and is timed slower than it runs:
+    back to back with the peer, ours measured 31-41 ms per stylisation; after 0.2 s of idle, 17-18 ms
+    (the peer 99 against 105-126 ms). The pause is outside the timed span and the same for every system.
+    """
+    time.sleep(pause_s)
+    start = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - start
 
 
 def lite2_judge() -> FeatureNetwork | None:
@@ -149,8 +166,9 @@ class Comparison:
 
 
 def compare(stylizers: dict[str, Callable], judge: FeatureNetwork, contents: list[np.ndarray],
-            gallery: dict[str, np.ndarray], styles: list[str]) -> Comparison:
-    """Every system on every content in every style, timed; means of the judge's figures."""
+            gallery: dict[str, np.ndarray], styles: list[str], pause_s: float = 0.0) -> Comparison:
+    """Every system on every content in every style, each call timed after `pause_s` of idle
+    (`timed_after_pause`); means of the judge's figures."""
     figures = {name: {key: [] for key in (*FIGURES, "seconds")} for name in stylizers}
     outputs = []
     # Each content and style is judged once, not once per (system, style): the judge's passes were
@@ -162,9 +180,8 @@ def compare(stylizers: dict[str, Callable], judge: FeatureNetwork, contents: lis
         outputs.append(per_style)
         for style_name in styles:
             for name, stylize in stylizers.items():
-                start = time.perf_counter()
-                output = stylize(content, gallery[style_name])
-                figures[name]["seconds"].append(time.perf_counter() - start)
+                output, seconds = timed_after_pause(lambda: stylize(content, gallery[style_name]), pause_s)
+                figures[name]["seconds"].append(seconds)
                 per_style[name][style_name] = output
                 judged = figures_from_features(content_features, judge_features(judge, output),
                                                style_features[style_name])
