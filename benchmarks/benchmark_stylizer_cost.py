@@ -17,10 +17,12 @@ ratios to the peer; asserts nothing.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("GOMP_SPINCOUNT", "300000")  # OpenMP threads spin as the service's do (flows/evaluate.py)
 import flows._common  # noqa: E402,F401  (first, as in every stage: telemetry off, numerics pinned)
 
 import argparse
@@ -51,7 +53,8 @@ VARIANTS = {  # label -> ModelConfig fields (decoder_width 0 = 128, the width be
     "width 32, side 192": {"decoder_width": 32, "style_work_side": 192, **PLAIN},
     "width 32, side 224, 8 bands, x2": {"decoder_width": 32, "style_work_side": 224, **BANDED},
     "width 32, side 192, 8 bands, x2": {"decoder_width": 32, "style_work_side": 192, **BANDED},
-    "width 32, side 160, 8 bands, x2 (default)": {"decoder_width": 32, "style_work_side": 160, **BANDED},
+    "width 32, side 160, 8 bands, x2": {"decoder_width": 32, "style_work_side": 160, **BANDED},
+    "width 32, side 144, 8 bands, x2 (default)": {"decoder_width": 32, "style_work_side": 144, **BANDED},
 }
 
 

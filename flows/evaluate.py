@@ -2,7 +2,16 @@
 external-test, whole photos at their own size; stylizer figures, the style sheet, and our stylizer
 beside a real peer (chromastyle.metrics.style_peer)."""
 
-from flows._common import (  # noqa: I001  (first: telemetry off, numerics pinned)
+import os
+
+# Before flows._common, which makes OpenMP's idle threads sleep at once (OMP_WAIT_POLICY=PASSIVE, for
+# training under load): this stage times our stylizer beside the peer, so its OpenMP threads spin
+# briefly between ops as in the service, which sets no policy (libgomp's default spin; an explicit
+# GOMP_SPINCOUNT overrides PASSIVE's 0). Under PASSIVE each of a stylisation's small parallel ops
+# wakes sleeping threads: 26 against 19-21 ms a call, the peer (ONNX Runtime's own threads) unchanged.
+os.environ.setdefault("GOMP_SPINCOUNT", "300000")
+
+from flows._common import (  # noqa: I001,E402  (first: telemetry off, numerics pinned)
     EXPECTED_ERRORS, GRAYSCALE_BASELINE_FILE, METRICS_DIR, MODEL_DIR, PREPARED_DIR, RAW_DIR, REPORT_DIR,
     RUN_FILE, fail, project_path, run_stage,
 )

@@ -97,7 +97,7 @@ class TrainConfig(_Section):
     content_weight: float = Field(1.0, ge=0.0)
     reconstruction_weight: float = Field(1.0, ge=0.0)
     work_side: int = Field(224, ge=16, le=4096)
-    style_work_side: int = Field(160, ge=0, le=4096)
+    style_work_side: int = Field(144, ge=0, le=4096)
     decoder_width: int = Field(32, ge=0, le=1024)
     decoder_padding: Literal["reflect", "zeros"] = "reflect"
     hints: bool = True
